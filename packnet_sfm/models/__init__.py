@@ -1,0 +1,21 @@
+"""Models (what is optimised), built by class name from `model.name`."""
+from packnet_sfm.utils.load import load_class
+
+MODELS = 'packnet_sfm.models'
+
+
+def build_model(cfg, depth_scale, max_depth):
+    """Build `cfg.model.name`. `depth_scale` converts the batch depth to metres; `max_depth` is
+    the largest depth in batch units (the depth network's output range)."""
+    return load_class(cfg.model.name, MODELS).from_config(cfg, depth_scale=depth_scale,
+                                                          max_depth=max_depth)
+
+
+def load_trained_model(cfg, checkpoint_path, device='cpu'):
+    """The model of `cfg` with the weights of a training checkpoint, in eval mode."""
+    from packnet_sfm.datasets.builder import depth_units
+    from packnet_sfm.utils.checkpoint import load_checkpoint
+
+    model = build_model(cfg, *depth_units(cfg))
+    model.load_state_dict(load_checkpoint(checkpoint_path)['state_dict'])
+    return model.to(device).eval()

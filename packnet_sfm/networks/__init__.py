@@ -1,0 +1,17 @@
+"""Depth and pose networks, built by class name from the config."""
+from packnet_sfm.utils.load import accepted_kwargs, load_class
+
+DEPTH_NETS = 'packnet_sfm.networks.depth'
+
+
+def build_depth_net(cfg, **context):
+    """Build `cfg.model.depth_net.name` with its config sub-node as keyword arguments.
+
+    `context` holds values the run derives rather than configures (e.g. `max_depth`, the
+    output range in the units of the batch depth); each is passed only when the network's
+    constructor names it.
+    """
+    name = cfg.model.depth_net.name
+    cls = load_class(name, DEPTH_NETS)
+    params = dict(cfg.model.depth_net.get(name, {}))
+    return cls(**params, **accepted_kwargs(cls, context))

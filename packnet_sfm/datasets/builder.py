@@ -1,0 +1,65 @@
+"""Datasets and data loaders from the config's parallel lists (`datasets.<split>.dataset`,
+`.path`, `.split`), each class found by name (`BatvisionV2` -> BatvisionV2Dataset)."""
+import torch
+from torch.utils.data import ConcatDataset, DataLoader, DistributedSampler
+
+from packnet_sfm.utils.load import accepted_kwargs, load_class
+from packnet_sfm.utils.seed import seed_worker
+
+DATASETS = 'packnet_sfm.datasets'
+SPLIT_KEYS = ('train', 'validation', 'test')
+
+
+def dataset_class(name):
+    return load_class(f'{name}Dataset', DATASETS)
+
+
+def _check_lists(node, split_key):
+    lengths = {key: len(node[key]) for key in ('dataset', 'path', 'split')}
+    if len(set(lengths.values())) != 1 or not lengths['dataset']:
+        raise ValueError(f"datasets.{split_key}.dataset, .path and .split are parallel lists of "
+                         f"the same non-zero length; got lengths {lengths}")
+
+
+def build_dataset(cfg, split_key):
+    """The dataset of `datasets.<split_key>`: one class per entry, concatenated."""
+    if split_key not in SPLIT_KEYS:
+        raise ValueError(f"Unknown split '{split_key}'; use one of {SPLIT_KEYS}")
+    node = cfg.datasets[split_key]
+    _check_lists(node, split_key)
+    parts = []
+    for name, path, split in zip(node.dataset, node.path, node.split):
+        cls = dataset_class(name)
+        options = {**cfg.datasets[cls.config_node], **node}
+        parts.append(cls(path, split=split, **accepted_kwargs(cls, options)))
+    return parts[0] if len(parts) == 1 else ConcatDataset(parts)
+
+
+def depth_units(cfg):
+    """(metres per unit of the batch depth, largest depth in those units) for the train set."""
+    options = cfg.datasets[dataset_class(cfg.datasets.train.dataset[0]).config_node]
+    normalised = bool(options.get('depth_norm', False))
+    return (options.max_depth, 1.0) if normalised else (1.0, options.max_depth)
+
+
+def build_loader(cfg, split_key, dataset, world):
+    """A DataLoader over this rank's shard. The sampler and worker seeds depend only on the
+    run seed and the epoch (call `set_epoch`), so a resumed run sees the same data order.
+    Training drops incomplete batches; evaluation pads the shards (the evaluator counts each
+    sample once by its `idx`)."""
+    node, training = cfg.datasets[split_key], split_key == 'train'
+    if len(dataset) == 0:
+        raise ValueError(f"datasets.{split_key} is empty: check datasets.{split_key}.path/split")
+    sampler = DistributedSampler(dataset, num_replicas=world.size, rank=world.rank,
+                                 shuffle=node.shuffle, seed=cfg.arch.seed,
+                                 drop_last=training and len(dataset) >= world.size)
+    return DataLoader(dataset, batch_size=node.batch_size, sampler=sampler,
+                      num_workers=node.num_workers, pin_memory=torch.cuda.is_available(),
+                      drop_last=training and len(sampler) >= node.batch_size,
+                      worker_init_fn=seed_worker, generator=torch.Generator())
+
+
+def set_epoch(loader, seed, epoch):
+    """Reseed the shuffling and the worker seeds of `loader` for `epoch`."""
+    loader.sampler.set_epoch(epoch)
+    loader.generator.manual_seed(seed * 100003 + epoch)

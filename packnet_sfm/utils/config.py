@@ -1,0 +1,112 @@
+"""Configuration: a YAML (or a checkpoint's stored config) merged over configs/default_config.py,
+then `KEY VALUE` overrides. Unknown keys and wrong types fail with the key, the closest known
+keys and what was expected; an int is accepted where the default is a float."""
+import difflib
+from pathlib import Path
+
+import yaml
+from yacs.config import CfgNode
+
+from configs.default_config import get_cfg_defaults
+from packnet_sfm.utils.errors import InputError
+
+
+class ConfigError(InputError):
+    """A configuration key or value that cannot be used."""
+
+
+def full_keys(cfg, prefix=''):
+    """Every leaf key of a config as a dotted path."""
+    keys = []
+    for key, value in cfg.items():
+        path = f'{prefix}{key}'
+        keys.extend(full_keys(value, path + '.') if isinstance(value, CfgNode) else [path])
+    return keys
+
+
+def _unknown_key_error(cfg_root, full_key, source):
+    close = difflib.get_close_matches(full_key, full_keys(cfg_root), n=3, cutoff=0.5)
+    hint = f"; did you mean {', '.join(close)}?" if close else ''
+    return ConfigError(f"Unknown config key '{full_key}' (from {source}){hint}")
+
+
+def _coerce(value, default, full_key, source):
+    """Return `value` converted to the type of `default`, or raise ConfigError."""
+    if default is None or value is None:
+        return value
+    if isinstance(default, float) and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if isinstance(default, (list, tuple)) and isinstance(value, (list, tuple)):
+        return type(default)(value)
+    if isinstance(default, bool) != isinstance(value, bool) or not isinstance(value, type(default)):
+        raise ConfigError(
+            f"Config key '{full_key}' (from {source}) expects {type(default).__name__} "
+            f"like {default!r}, got {type(value).__name__} {value!r}")
+    return value
+
+
+def _merge(cfg, data, cfg_root, source, prefix=''):
+    for key, value in data.items():
+        full_key = f'{prefix}{key}'
+        if key not in cfg:
+            raise _unknown_key_error(cfg_root, full_key, source)
+        if isinstance(cfg[key], CfgNode):
+            if not isinstance(value, dict):
+                raise ConfigError(f"Config key '{full_key}' (from {source}) is a section; "
+                                  f"give its keys, not {value!r}")
+            _merge(cfg[key], value, cfg_root, source, full_key + '.')
+        else:
+            cfg[key] = _coerce(value, cfg[key], full_key, source)
+
+
+def merge_dict(cfg, data, source='dict'):
+    """Merge a nested dict into `cfg` in place, checking every key and type."""
+    _merge(cfg, data, cfg, source)
+    return cfg
+
+
+def merge_opts(cfg, opts):
+    """Merge `[KEY, VALUE, KEY, VALUE, ...]` command-line overrides (values parsed as YAML)."""
+    if len(opts) % 2:
+        raise ConfigError(f"Overrides come in KEY VALUE pairs; '{opts[-1]}' has no value")
+    for key, text in zip(opts[::2], opts[1::2]):
+        value = yaml.safe_load(text) if isinstance(text, str) else text
+        *parents, leaf = key.split('.')
+        nested = {leaf: value}
+        for parent in reversed(parents):
+            nested = {parent: nested}
+        _merge(cfg, nested, cfg, 'command line')
+    return cfg
+
+
+def to_dict(cfg):
+    """A config as plain nested dicts and lists (safe for torch.load(weights_only=True))."""
+    if isinstance(cfg, dict):
+        return {k: to_dict(v) for k, v in cfg.items()}
+    if isinstance(cfg, tuple):
+        return [to_dict(v) for v in cfg]
+    return cfg
+
+
+def load_config(path, opts=()):
+    """Defaults, then a YAML file or the config stored in a checkpoint, then overrides."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"Config file '{path}' does not exist")
+    cfg = get_cfg_defaults()
+    if path.suffix == '.ckpt':
+        from packnet_sfm.utils.checkpoint import load_checkpoint
+        merge_dict(cfg, load_checkpoint(path)['config'], source=str(path))
+    else:
+        with open(path) as f:
+            data = yaml.safe_load(f) or {}
+        if not isinstance(data, dict):
+            raise ConfigError(f"Config file '{path}' must hold a mapping of keys")
+        merge_dict(cfg, data, source=str(path))
+    merge_opts(cfg, list(opts))
+    return cfg
+
+
+def dump(cfg):
+    """YAML text of a config."""
+    return yaml.safe_dump(to_dict(cfg), sort_keys=False, default_flow_style=None)
