@@ -1,7 +1,8 @@
 """Evaluate a checkpoint on a split: prints a metrics table and writes `metrics.json` and a
 per-sample CSV next to the checkpoint.
 
-    python scripts/eval.py --checkpoint RUN/last.ckpt [--config Y.yaml] [--split test|val] [KEY VALUE ...]
+    python scripts/eval.py --checkpoint RUN/last.ckpt [--config Y.yaml] [--split test|val]
+                           [KEY VALUE ...]
 """
 import argparse
 import csv

@@ -14,8 +14,13 @@ from packnet_sfm.loggers.tensorboard_logger import NullLogger, TensorBoardLogger
 from packnet_sfm.models import build_model
 from packnet_sfm.trainers.evaluation import evaluate, evaluation_options, to_device
 from packnet_sfm.trainers.optim import build_optimizer, build_scheduler
-from packnet_sfm.utils.checkpoint import (TopKCheckpoints, load_checkpoint, rng_state,
-                                          save_checkpoint, set_rng_state)
+from packnet_sfm.utils.checkpoint import (
+    TopKCheckpoints,
+    load_checkpoint,
+    rng_state,
+    save_checkpoint,
+    set_rng_state,
+)
 from packnet_sfm.utils.config import dump, to_dict
 from packnet_sfm.utils.seed import set_seed
 from packnet_sfm.utils.visualization import save_png

@@ -8,6 +8,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from packnet_sfm.utils.errors import InputError
+
 HIGHER_IS_BETTER = ('a1', 'a2', 'a3')
 
 
@@ -36,8 +38,9 @@ def load_checkpoint(path, map_location='cpu'):
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
     except Exception as error:
-        raise ValueError(f"Checkpoint '{path}' cannot be read ({error}); "
-                         "it is corrupt or not a packnet_sfm checkpoint") from error
+        reason = str(error).strip().splitlines()[0][:120]
+        raise InputError(f"Checkpoint '{path}' is corrupt or not a packnet_sfm checkpoint "
+                         f"(torch.load: {reason})") from error
 
 
 def rng_state():

@@ -1,0 +1,46 @@
+"""Shared fixtures: a tiny simulated BatVision V2 set (made once per session) and a tiny run
+config pointing at it."""
+import pytest
+import torch
+
+from packnet_sfm.datasets.synthetic import generate_batvision
+
+torch.set_num_threads(2)
+
+TINY_CONFIG = """
+name: tiny
+arch: {{seed: 3, max_epochs: 2, validate_every: 1}}
+model:
+  optimizer: {{name: AdamW, lr: 0.002}}
+  loss: {{supervised_method: sparse-l1}}
+  depth_net:
+    name: UNetSoundOnly
+    UNetSoundOnly: {{generator: unet_128, ngf: 4}}
+datasets:
+  batvision: {{audio_format: spectrogram, max_depth: 30.0, depth_norm: true, image_size: 128,
+              preprocessing: improved}}
+  train: {{dataset: [BatvisionV2], path: ['{data}'], split: [train], batch_size: 4,
+          num_workers: 0}}
+  validation: {{dataset: [BatvisionV2], path: ['{data}'], split: [val], batch_size: 3,
+               num_workers: 0}}
+  test: {{dataset: [BatvisionV2], path: ['{data}'], split: [test], batch_size: 3,
+         num_workers: 0}}
+checkpoint: {{filepath: '{runs}', save_top_k: 1}}
+log: {{images_every: 1, num_images: 2}}
+"""
+
+
+@pytest.fixture(scope='session')
+def tiny_bv2(tmp_path_factory):
+    """A simulated V2 root: 2 locations x 8 recordings."""
+    root = tmp_path_factory.mktemp('bv2')
+    generate_batvision('v2', root, locations=2, samples_per_location=8, seed=7, workers=1)
+    return root
+
+
+@pytest.fixture
+def tiny_config(tiny_bv2, tmp_path):
+    """Path of a YAML that trains a 4-channel unet_128 for 2 epochs on the tiny set."""
+    path = tmp_path / 'tiny.yaml'
+    path.write_text(TINY_CONFIG.format(data=tiny_bv2, runs=tmp_path / 'runs'))
+    return path
