@@ -1,0 +1,64 @@
+"""BatVision V1 (Christensen et al., ICRA 2020) as stored on disk.
+
+`<root>/{train,val,test}.csv`, one set for the whole dataset, with columns `depth path`,
+`audio path left`, `audio path right`, `camera path left`; values are paths relative to the
+root whose first folder is the recording date (`2019.08.26/audio/raw_long/..._left.npy`).
+Audio: one 1-D float .npy per ear at 44.1 kHz (about 0.1 s, used whole). Depth: float .npy in
+millimetres; NaN, -inf and negative values mean no measurement, +inf means beyond range
+(see `batvision.official_depth` for what the official pipeline makes of each). Camera: PNG.
+"""
+import os
+
+import numpy as np
+import torch
+
+from packnet_sfm.datasets.batvision import (
+    BatvisionDataError,
+    BatvisionDataset,
+    Recording,
+    load_npy,
+    read_split_csv,
+    split_csv_name,
+)
+
+AUDIO_COLUMNS = ('depth path', 'audio path left', 'audio path right')
+CAMERA_COLUMNS = ('camera path left',)
+
+
+class BatvisionV1Dataset(BatvisionDataset):
+    """BatVision V1 recordings of one split. Only linear spectrograms and waveforms: the
+    official V1 recipe has no mel features."""
+    audio_formats = ('spectrogram', 'waveform')
+
+    def __init__(self, root, split='train', audio_format='spectrogram', max_depth=12.0,
+                 depth_norm=True, image_size=256, preprocessing='official', load_rgb=False):
+        super().__init__(audio_format=audio_format, max_depth=max_depth, depth_norm=depth_norm,
+                         image_size=image_size, preprocessing=preprocessing, load_rgb=load_rgb)
+        self.root = root
+        self.split = split
+        csv_path = os.path.join(root, split_csv_name(split))
+        columns = AUDIO_COLUMNS + (CAMERA_COLUMNS if load_rgb else ())
+        self.recordings = [self.recording(row, f'row {number} of {csv_path}')
+                           for number, row in read_split_csv(csv_path, columns)]
+
+    def recording(self, row, source):
+        """A Recording from one CSV row; the location is the date folder."""
+        left = row['audio path left']
+        return Recording(audio=(os.path.join(self.root, left),
+                                os.path.join(self.root, row['audio path right'])),
+                         depth=os.path.join(self.root, row['depth path']),
+                         camera=os.path.join(self.root, row.get('camera path left', '')),
+                         filename=os.path.splitext(left)[0],
+                         location=left.replace('\\', '/').split('/')[0], source=source)
+
+    def read_waveform(self, recording):
+        """Left and right channels as float32 [2, T]."""
+        channels = [load_npy(path, 'audio', recording.source) for path in recording.audio]
+        if any(c.ndim != 1 for c in channels) or channels[0].shape != channels[1].shape:
+            raise BatvisionDataError(
+                f"Audio files {recording.audio} (listed in {recording.source}) must be 1-D "
+                f"arrays of equal length, got shapes {[c.shape for c in channels]}; re-download")
+        return torch.from_numpy(np.stack(channels).astype(np.float32))
+
+    def read_depth_mm(self, recording):
+        return load_npy(recording.depth, 'depth', recording.source)

@@ -1,0 +1,116 @@
+"""Binaural audio features for BatVision, computed with torch (CPU or GPU).
+
+The official BatVision recipe (Brunetto et al., IROS 2023) uses torchaudio and torchvision
+defaults; this module reproduces them without either library:
+
+- `spectrogram`: magnitude STFT, n_fft 512, periodic Hann window of 64 samples zero-padded
+  (centred) to n_fft, hop 16, centre=True with reflect padding, one-sided, power 1, no dB.
+- `mel_spectrogram`: the same STFT with hop = win // 2 = 32, projected on 32 HTK mel filters
+  (20 Hz - 20 kHz, no area normalisation). The official loader passes `power=1.0` to
+  torchaudio's MelSpectrogram, so the filters weight the magnitude, not the power.
+- `waveform`: the two channels as they are.
+
+Features are resized like torchvision's Resize on tensors: bilinear, align_corners=False,
+antialias=True. 'improved' preprocessing additionally takes log1p of the magnitude and
+standardises each channel of each sample (zero mean, unit standard deviation).
+"""
+import functools
+import math
+
+import torch
+import torch.nn.functional as F
+
+SAMPLE_RATE = 44100
+AUDIO_FORMATS = ('spectrogram', 'mel_spectrogram', 'waveform')
+PREPROCESSINGS = ('official', 'improved')
+
+N_FFT = 512
+WIN_LENGTH = 64
+SPECTROGRAM_HOP = WIN_LENGTH // 4
+MEL_HOP = WIN_LENGTH // 2
+N_MELS = 32
+MEL_F_MIN = 20.0
+MEL_F_MAX = 20000.0
+NORM_EPS = 1e-6
+
+
+def stft_magnitude(waveform, hop_length, n_fft=N_FFT, win_length=WIN_LENGTH):
+    """|STFT| of `waveform` [..., T] -> [..., n_fft // 2 + 1, 1 + T // hop_length]."""
+    window = torch.hann_window(win_length, periodic=True, dtype=waveform.dtype,
+                               device=waveform.device)
+    flat = waveform.reshape(-1, waveform.shape[-1])
+    spec = torch.stft(flat, n_fft=n_fft, hop_length=hop_length, win_length=win_length,
+                      window=window, center=True, pad_mode='reflect', normalized=False,
+                      onesided=True, return_complex=True).abs()
+    return spec.reshape(*waveform.shape[:-1], *spec.shape[-2:])
+
+
+def spectrogram(waveform):
+    """Official linear magnitude spectrogram: [2, T] -> [2, 257, 1 + T // 16]."""
+    return stft_magnitude(waveform, hop_length=SPECTROGRAM_HOP)
+
+
+def hz_to_mel(freq):
+    """HTK mel scale."""
+    return 2595.0 * math.log10(1.0 + freq / 700.0)
+
+
+def mel_to_hz(mels):
+    """Inverse of the HTK mel scale, on a tensor."""
+    return 700.0 * (10.0 ** (mels / 2595.0) - 1.0)
+
+
+@functools.lru_cache(maxsize=8)
+def mel_filterbank(n_freqs=N_FFT // 2 + 1, n_mels=N_MELS, f_min=MEL_F_MIN, f_max=MEL_F_MAX,
+                   sample_rate=SAMPLE_RATE):
+    """Triangular HTK mel filters without normalisation, float32 [n_freqs, n_mels].
+
+    Filter m rises linearly from centre frequency f[m] to f[m+1] and falls to f[m+2], the
+    n_mels + 2 frequencies being equally spaced on the mel scale between f_min and f_max;
+    FFT bins sit at linspace(0, sample_rate // 2, n_freqs) (torchaudio's convention).
+    """
+    bin_freqs = torch.linspace(0, sample_rate // 2, n_freqs)
+    mel_points = torch.linspace(hz_to_mel(f_min), hz_to_mel(f_max), n_mels + 2)
+    edges = mel_to_hz(mel_points)
+    widths = edges[1:] - edges[:-1]
+    offsets = edges.unsqueeze(0) - bin_freqs.unsqueeze(1)          # [n_freqs, n_mels + 2]
+    rising = -offsets[:, :-2] / widths[:-1]
+    falling = offsets[:, 2:] / widths[1:]
+    return torch.clamp(torch.minimum(rising, falling), min=0.0)
+
+
+def mel_spectrogram(waveform):
+    """Official mel spectrogram of the magnitude: [2, T] -> [2, 32, 1 + T // 32]."""
+    magnitude = stft_magnitude(waveform, hop_length=MEL_HOP)
+    filters = mel_filterbank().to(device=magnitude.device, dtype=magnitude.dtype)
+    return torch.matmul(magnitude.transpose(-1, -2), filters).transpose(-1, -2)
+
+
+def resize_bilinear(image, size):
+    """[C, H, W] -> [C, size, size] like torchvision Resize on tensors (antialiased)."""
+    return F.interpolate(image.unsqueeze(0), size=(size, size), mode='bilinear',
+                         align_corners=False, antialias=True).squeeze(0)
+
+
+def standardise_channels(features):
+    """Zero mean, unit standard deviation per channel of a [C, H, W] tensor."""
+    mean = features.mean(dim=(-2, -1), keepdim=True)
+    std = features.std(dim=(-2, -1), keepdim=True)
+    return (features - mean) / (std + NORM_EPS)
+
+
+_SPECTRAL = {'spectrogram': spectrogram, 'mel_spectrogram': mel_spectrogram}
+
+
+def audio_features(waveform, audio_format, image_size, preprocessing='official'):
+    """Network input for a binaural `waveform` [2, T] float32.
+
+    spectrogram / mel_spectrogram: [2, image_size, image_size]; waveform: [2, T] unchanged
+    in both preprocessing modes.
+    """
+    if audio_format == 'waveform':
+        return waveform
+    features = _SPECTRAL[audio_format](waveform)
+    if preprocessing == 'improved':
+        return standardise_channels(resize_bilinear(torch.log1p(features), image_size))
+    return resize_bilinear(features, image_size)

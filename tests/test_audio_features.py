@@ -1,0 +1,124 @@
+"""The BatVision audio features against explicit formulas (torchaudio/torchvision are not
+installable here, so exactness is pinned by recomputing the definitions by hand)."""
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from packnet_sfm.datasets import audio
+
+SR = 44100
+
+
+def noise(length, seed=0):
+    return torch.from_numpy(np.random.default_rng(seed).standard_normal((2, length))).float()
+
+
+def hand_stft_bin(signal, frame, freq_bin, hop, n_fft=512, win_length=64):
+    """|X| of one STFT bin by explicit DFT: reflect-pad n_fft/2, take frame*hop, apply a
+    periodic Hann window of win_length centred in n_fft zeros."""
+    padded = np.pad(signal.astype(np.float64), n_fft // 2, mode='reflect')
+    n = np.arange(win_length)
+    window = np.zeros(n_fft)
+    start = (n_fft - win_length) // 2
+    window[start:start + win_length] = 0.5 - 0.5 * np.cos(2 * np.pi * n / win_length)
+    segment = padded[frame * hop:frame * hop + n_fft] * window
+    return abs(np.sum(segment * np.exp(-2j * np.pi * freq_bin * np.arange(n_fft) / n_fft)))
+
+
+@pytest.mark.parametrize('frame, freq_bin', [(0, 0), (0, 37), (5, 256), (20, 100), (36, 3)])
+def test_spectrogram_bins_match_explicit_dft(frame, freq_bin):
+    waveform = noise(600)
+    spec = audio.spectrogram(waveform)
+    for channel in range(2):
+        expected = hand_stft_bin(waveform[channel].numpy(), frame, freq_bin, hop=16)
+        assert spec[channel, freq_bin, frame].item() == pytest.approx(expected, rel=1e-4)
+
+
+def test_mel_spectrogram_is_filterbank_times_magnitude_with_hop_32():
+    waveform = noise(600, seed=1)
+    mel = audio.mel_spectrogram(waveform)
+    filters = audio.mel_filterbank().numpy().astype(np.float64)
+    magnitude = np.array([hand_stft_bin(waveform[1].numpy(), 7, k, hop=32) for k in range(257)])
+    assert mel[1, :, 7].numpy() == pytest.approx(filters.T @ magnitude, rel=1e-4)
+
+
+def htk_mel(freq):
+    return 2595.0 * math.log10(1.0 + freq / 700.0)
+
+
+def test_htk_mel_scale_values():
+    assert audio.hz_to_mel(0.0) == 0.0
+    assert audio.hz_to_mel(700.0) == pytest.approx(2595.0 * math.log10(2.0))
+    assert audio.hz_to_mel(1000.0) == pytest.approx(999.9855, abs=1e-3)
+    assert audio.mel_to_hz(torch.tensor(999.9855, dtype=torch.float64)).item() == \
+        pytest.approx(1000.0, abs=1e-3)
+
+
+@pytest.mark.parametrize('mel_index', [0, 13, 31])
+def test_mel_filter_rows_follow_htk_triangles(mel_index):
+    edges_mel = np.linspace(htk_mel(20.0), htk_mel(20000.0), 34)
+    low, centre, high = 700.0 * (10.0 ** (edges_mel[mel_index:mel_index + 3] / 2595.0) - 1.0)
+    freqs = np.linspace(0, SR // 2, 257)
+    expected = np.clip(np.minimum((freqs - low) / (centre - low), (high - freqs) / (high - centre)),
+                       0.0, None)
+    filters = audio.mel_filterbank()
+    assert filters.shape == (257, 32)
+    assert filters[:, mel_index].numpy() == pytest.approx(expected, abs=1e-5)
+    assert filters[:, mel_index].max().item() <= 1.0     # no area normalisation: peaks <= 1
+
+
+def test_first_mel_filter_hand_values():
+    # Filter 0 spans 20 Hz .. f2 with its peak at f1; bin 1 (86.13 Hz) lies on its rising edge.
+    step = (htk_mel(20000.0) - htk_mel(20.0)) / 33
+    f1 = 700.0 * (10.0 ** ((htk_mel(20.0) + step) / 2595.0) - 1.0)
+    assert f1 == pytest.approx(97.14, abs=0.01)    # mel 31.75 + 114.70 -> Hz
+    bin1 = 22050 / 256
+    assert audio.mel_filterbank()[1, 0].item() == pytest.approx((bin1 - 20.0) / (f1 - 20.0),
+                                                                abs=1e-5)
+    assert audio.mel_filterbank()[0, 0].item() == 0.0
+
+
+def test_pure_tone_lands_in_its_mel_band():
+    t = torch.arange(7782) / SR
+    tone = torch.sin(2 * math.pi * 5000.0 * t).repeat(2, 1)
+    band = audio.mel_spectrogram(tone)[0].mean(dim=1).argmax().item()
+    centres = 700.0 * (10.0 ** (np.linspace(htk_mel(20.0), htk_mel(20000.0), 34)[1:-1] / 2595.0)
+                       - 1.0)
+    assert band == int(np.abs(centres - 5000.0).argmin())
+
+
+def test_v2_feature_shapes_before_and_after_resize():
+    waveform = noise(7782)
+    assert audio.spectrogram(waveform).shape == (2, 257, 487)
+    assert audio.mel_spectrogram(waveform).shape == (2, 32, 244)
+    for audio_format in ('spectrogram', 'mel_spectrogram'):
+        for preprocessing in audio.PREPROCESSINGS:
+            features = audio.audio_features(waveform, audio_format, 256, preprocessing)
+            assert features.shape == (2, 256, 256) and features.dtype == torch.float32
+
+
+def test_waveform_format_is_the_waveform_itself():
+    waveform = noise(100)
+    for preprocessing in audio.PREPROCESSINGS:
+        assert audio.audio_features(waveform, 'waveform', 256, preprocessing) is waveform
+
+
+def test_resize_is_antialiased_bilinear():
+    # 4 -> 2 along the width with antialiasing: a triangle filter of radius 2 input pixels,
+    # weights 0.75, 0.75, 0.25 (normalised) for output pixel 0; plain bilinear would give 0.5.
+    ramp = torch.arange(4.0).repeat(1, 4, 1)      # [1, 4, 4], rows 0 1 2 3
+    resized = audio.resize_bilinear(ramp, 2)
+    assert resized[0, :, 0].tolist() == pytest.approx([1.25 / 1.75] * 2)
+    assert resized[0, :, 1].tolist() == pytest.approx([3 - 1.25 / 1.75] * 2)
+
+
+def test_improved_features_are_log_and_standardised_per_channel():
+    waveform = noise(7782) * torch.tensor([[1.0], [50.0]])
+    features = audio.audio_features(waveform, 'spectrogram', 64, 'improved')
+    assert features.mean(dim=(1, 2)).tolist() == pytest.approx([0.0, 0.0], abs=1e-5)
+    assert features.std(dim=(1, 2)).tolist() == pytest.approx([1.0, 1.0], abs=1e-4)
+    expected = audio.standardise_channels(
+        audio.resize_bilinear(torch.log1p(audio.spectrogram(waveform)), 64))
+    assert torch.equal(features, expected)
