@@ -1,0 +1,79 @@
+"""Compare training runs by the validation metrics they logged to <run_dir>/val_metrics.jsonl."""
+import csv
+import json
+from pathlib import Path
+
+VAL_METRICS_FILE = 'val_metrics.jsonl'
+HIGHER_IS_BETTER = {'a1', 'a2', 'a3'}
+
+
+def read_val_metrics(run_dir):
+    """The validation records of a run, one dict per line of its val_metrics.jsonl."""
+    path = Path(run_dir) / VAL_METRICS_FILE
+    if not path.is_file():
+        raise FileNotFoundError(f"{run_dir}: no {VAL_METRICS_FILE}; is this a run folder that "
+                                f"has been validated at least once?")
+    records = []
+    for number, line in enumerate(path.read_text().splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError as error:
+            raise ValueError(f"{path}:{number}: not a JSON line ({error.msg})") from error
+    if not records:
+        raise ValueError(f"{path}: no validation records")
+    return records
+
+
+def summarize_metric(records, metric):
+    """(final value, best value, epoch of the best) of one metric; Nones if never logged."""
+    logged = [(r[metric], r.get('epoch', i)) for i, r in enumerate(records) if metric in r]
+    if not logged:
+        return None, None, None
+    pick = max if metric in HIGHER_IS_BETTER else min
+    best, best_epoch = pick(logged, key=lambda value_epoch: value_epoch[0])
+    return logged[-1][0], best, best_epoch
+
+
+def comparison_table(run_dirs, metrics):
+    """Header and rows: one row per run (folder name), final/best/best-epoch per metric."""
+    header = ['run'] + [f'{m}_{column}' for m in metrics for column in ('final', 'best', 'epoch')]
+    rows = []
+    for run_dir in run_dirs:
+        records = read_val_metrics(run_dir)
+        row = [Path(run_dir).resolve().name]
+        for metric in metrics:
+            row.extend(summarize_metric(records, metric))
+        rows.append(row)
+    return header, rows
+
+
+def format_cell(value):
+    if value is None:
+        return '-'
+    return f'{value:.4f}' if isinstance(value, float) else str(value)
+
+
+def to_text(header, rows):
+    """An aligned plain-text table."""
+    cells = [header] + [[format_cell(v) for v in row] for row in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
+    lines = ['  '.join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in cells]
+    lines.insert(1, '  '.join('-' * w for w in widths))
+    return '\n'.join(lines)
+
+
+def to_markdown(header, rows):
+    """A GitHub-flavoured Markdown table."""
+    lines = ['| ' + ' | '.join(header) + ' |', '|' + '---|' * len(header)]
+    lines += ['| ' + ' | '.join(format_cell(v) for v in row) + ' |' for row in rows]
+    return '\n'.join(lines) + '\n'
+
+
+def write_csv(path, header, rows):
+    """A CSV file with full-precision values (empty cells for metrics a run never logged)."""
+    with open(path, 'w', newline='') as file:
+        writer = csv.writer(file)
+        writer.writerow(header)
+        writer.writerows([['' if v is None else v for v in row] for row in rows])

@@ -1,0 +1,37 @@
+"""Compare runs: final and best validation metrics of each run folder, as one table.
+
+    python scripts/compare_runs.py runs/A runs/B [--metrics rmse abs_rel a1]
+                                   [--csv out.csv] [--markdown out.md]
+"""
+import argparse
+import sys
+from pathlib import Path
+
+from packnet_sfm.utils.compare import comparison_table, to_markdown, to_text, write_csv
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('run_dirs', nargs='+', help='run folders holding val_metrics.jsonl')
+    parser.add_argument('--metrics', nargs='+', default=['rmse', 'abs_rel', 'a1'],
+                        help='metrics to compare (a1/a2/a3 higher is better, others lower)')
+    parser.add_argument('--csv', help='also write the table to this CSV file')
+    parser.add_argument('--markdown', help='also write the table to this Markdown file')
+    return parser.parse_args(argv)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    try:
+        header, rows = comparison_table(args.run_dirs, args.metrics)
+    except (FileNotFoundError, ValueError) as error:
+        sys.exit(f'error: {error}')
+    print(to_text(header, rows))
+    if args.csv:
+        write_csv(args.csv, header, rows)
+    if args.markdown:
+        Path(args.markdown).write_text(to_markdown(header, rows))
+
+
+if __name__ == '__main__':
+    main()

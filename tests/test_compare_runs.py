@@ -1,0 +1,94 @@
+"""Run comparison: final / best metrics from hand-written val_metrics.jsonl files."""
+import csv
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from packnet_sfm.utils.compare import comparison_table, read_val_metrics, to_markdown
+
+SCRIPT = Path(__file__).resolve().parents[1] / 'scripts' / 'compare_runs.py'
+
+
+def write_run(root, name, records):
+    run = root / name
+    run.mkdir()
+    (run / 'val_metrics.jsonl').write_text(''.join(json.dumps(r) + '\n' for r in records))
+    return run
+
+
+@pytest.fixture
+def runs(tmp_path):
+    unet = write_run(tmp_path, 'unet', [
+        {'epoch': 1, 'rmse': 3.0, 'abs_rel': 0.5, 'a1': 0.4},
+        {'epoch': 2, 'rmse': 2.0, 'abs_rel': 0.45, 'a1': 0.6},
+        {'epoch': 3, 'rmse': 2.5, 'abs_rel': 0.4, 'a1': 0.5},
+    ])
+    attention = write_run(tmp_path, 'attention', [
+        {'epoch': 5, 'rmse': 4.0, 'a1': 0.3},
+        {'epoch': 10, 'rmse': 1.5, 'a1': 0.7},
+    ])
+    return [unet, attention]
+
+
+def test_table_has_final_best_and_best_epoch(runs):
+    header, rows = comparison_table(runs, ['rmse', 'a1'])
+    assert header == ['run', 'rmse_final', 'rmse_best', 'rmse_epoch',
+                      'a1_final', 'a1_best', 'a1_epoch']
+    assert rows == [['unet', 2.5, 2.0, 2, 0.5, 0.6, 2],
+                    ['attention', 1.5, 1.5, 10, 0.7, 0.7, 10]]
+
+
+def test_metric_a_run_never_logged_is_empty(runs):
+    _, rows = comparison_table(runs, ['abs_rel'])
+    assert rows == [['unet', 0.4, 0.4, 3], ['attention', None, None, None]]
+
+
+def test_missing_file_names_the_run(tmp_path):
+    (tmp_path / 'empty_run').mkdir()
+    with pytest.raises(FileNotFoundError, match='empty_run: no val_metrics.jsonl'):
+        read_val_metrics(tmp_path / 'empty_run')
+
+
+def test_bad_line_names_file_and_line(tmp_path):
+    run = write_run(tmp_path, 'broken', [{'epoch': 1, 'rmse': 1.0}])
+    with open(run / 'val_metrics.jsonl', 'a') as file:
+        file.write('{"epoch": 2, "rmse": \n')
+    with pytest.raises(ValueError, match=r'val_metrics.jsonl:2: not a JSON line'):
+        read_val_metrics(run)
+
+
+def test_markdown_table(runs):
+    markdown = to_markdown(*comparison_table(runs, ['rmse']))
+    assert markdown.splitlines() == [
+        '| run | rmse_final | rmse_best | rmse_epoch |',
+        '|---|---|---|---|',
+        '| unet | 2.5000 | 2.0000 | 2 |',
+        '| attention | 1.5000 | 1.5000 | 10 |',
+    ]
+
+
+def test_script_prints_and_writes_csv_and_markdown(runs, tmp_path):
+    out_csv, out_md = tmp_path / 'table.csv', tmp_path / 'table.md'
+    result = subprocess.run(
+        [sys.executable, str(SCRIPT), *map(str, runs), '--metrics', 'rmse', 'a1',
+         '--csv', str(out_csv), '--markdown', str(out_md)],
+        capture_output=True, text=True, check=True)
+    lines = result.stdout.splitlines()
+    assert lines[0].split() == ['run', 'rmse_final', 'rmse_best', 'rmse_epoch',
+                                'a1_final', 'a1_best', 'a1_epoch']
+    assert lines[2].split() == ['unet', '2.5000', '2.0000', '2', '0.5000', '0.6000', '2']
+    with open(out_csv, newline='') as file:
+        assert list(csv.reader(file))[2] == ['attention', '1.5', '1.5', '10', '0.7', '0.7', '10']
+    assert '| attention | 1.5000 | 1.5000 | 10 | 0.7000 | 0.7000 | 10 |' in out_md.read_text()
+
+
+def test_script_fails_clearly_on_a_folder_without_metrics(runs, tmp_path):
+    (tmp_path / 'not_a_run').mkdir()
+    result = subprocess.run(
+        [sys.executable, str(SCRIPT), str(runs[0]), str(tmp_path / 'not_a_run')],
+        capture_output=True, text=True)
+    assert result.returncode == 1
+    assert 'not_a_run: no val_metrics.jsonl' in result.stderr
