@@ -8,6 +8,7 @@ from packnet_sfm.utils.seed import seed_worker
 
 DATASETS = 'packnet_sfm.datasets'
 SPLIT_KEYS = ('train', 'validation', 'test')
+LOADER_KEYS = ('dataset', 'path', 'split', 'batch_size', 'num_workers', 'shuffle')
 
 
 def dataset_class(name):
@@ -30,7 +31,8 @@ def build_dataset(cfg, split_key):
     parts = []
     for name, path, split in zip(node.dataset, node.path, node.split):
         cls = dataset_class(name)
-        options = {**cfg.datasets[cls.config_node], **node}
+        split_options = {k: v for k, v in node.items() if k not in LOADER_KEYS}
+        options = {**cfg.datasets[cls.config_node], **split_options}
         parts.append(cls(path, split=split, **accepted_kwargs(cls, options)))
     return parts[0] if len(parts) == 1 else ConcatDataset(parts)
 

@@ -71,9 +71,9 @@ class SemiSupModel(nn.Module):
         for i in range(min(num_images, output['depth'].shape[0])):
             pred, gt, valid = output['depth'][i], output['gt'][i], batch['valid'][i]
             inputs = [panel for key in self.depth_net.input_keys if batch.get(key) is not None
-                      for panel in colorize_input(batch[key][i])]
+                      for panel in colorize_input(key, batch[key][i])]
             error = colorize((pred - gt).abs(), 0, error_scale, cv2.COLORMAP_INFERNO, ~valid)
-            rows.append([*[(f'input {k}', p) for k, p in enumerate(inputs)],
+            rows.append([*inputs,
                          ('prediction', colorize_depth(pred, scale)),
                          ('ground truth', colorize_depth(gt, scale, valid)),
                          (f'|error| 0-{error_scale:.3g} m', error)])

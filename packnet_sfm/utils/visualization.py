@@ -32,15 +32,17 @@ def colorize_signed(values, limit):
     return colorize(values, -limit, limit, colormap=cv2.COLORMAP_JET)
 
 
-def colorize_input(image):
-    """A network input as panels: RGB as is, each audio channel (spectrogram or waveform) apart."""
+def colorize_input(key, image):
+    """A network input as captioned panels: RGB as is; each ear of the audio (spectrogram with
+    low frequencies at the bottom, or waveform) apart."""
     image = _to_numpy(image)
-    if image.ndim == 3 and image.shape[0] == 3:
-        return [(np.clip(image.transpose(1, 2, 0), 0, 1) * 255).astype(np.uint8)]
+    if key != 'audio':
+        return [(key, (np.clip(image.transpose(1, 2, 0), 0, 1) * 255).astype(np.uint8))]
+    ears = ['left', 'right'] if len(image) == 2 else [f'channel {i}' for i in range(len(image))]
     if image.ndim == 2:  # waveforms [C, T]
-        return [_plot_waveform(channel) for channel in image]
-    return [colorize(ch, np.percentile(ch, 1), np.percentile(ch, 99), cv2.COLORMAP_VIRIDIS)
-            for ch in image]
+        return [(ear, _plot_waveform(channel)) for ear, channel in zip(ears, image)]
+    return [(ear, colorize(np.flipud(ch), np.percentile(ch, 1), np.percentile(ch, 99),
+                           cv2.COLORMAP_VIRIDIS)) for ear, ch in zip(ears, image)]
 
 
 def _plot_waveform(signal, height=128, width=256):
