@@ -1,6 +1,7 @@
 """Run comparison: final / best metrics from hand-written val_metrics.jsonl files."""
 import csv
 import json
+import math
 import subprocess
 import sys
 from pathlib import Path
@@ -44,6 +45,16 @@ def test_table_has_final_best_and_best_epoch(runs):
 def test_metric_a_run_never_logged_is_empty(runs):
     _, rows = comparison_table(runs, ['abs_rel'])
     assert rows == [['unet', 0.4, 0.4, 3], ['attention', None, None, None]]
+
+
+def test_best_ignores_nan_and_ties_go_to_the_earliest_epoch(tmp_path):
+    run = write_run(tmp_path, 'holes', [{'epoch': 1, 'rmse': float('nan')},
+                                        {'epoch': 2, 'rmse': 2.0},
+                                        {'epoch': 3, 'rmse': 2.0},
+                                        {'epoch': 4, 'rmse': float('nan')}])
+    (_, final, best, epoch), = comparison_table([run], ['rmse'])[1]
+    assert math.isnan(final)
+    assert (best, epoch) == (2.0, 2)
 
 
 def test_missing_file_names_the_run(tmp_path):

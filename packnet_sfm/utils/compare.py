@@ -1,6 +1,7 @@
 """Compare training runs by the validation metrics they logged to <run_dir>/val_metrics.jsonl."""
 import csv
 import json
+import math
 from pathlib import Path
 
 VAL_METRICS_FILE = 'val_metrics.jsonl'
@@ -27,13 +28,19 @@ def read_val_metrics(run_dir):
 
 
 def summarize_metric(records, metric):
-    """(final value, best value, epoch of the best) of one metric; Nones if never logged."""
+    """(final value, best value, epoch of the best) of one metric; None where there is none.
+
+    The best ignores non-finite values (a validation without valid pixels logs NaN); ties go
+    to the earliest epoch.
+    """
     logged = [(r[metric], r.get('epoch', i)) for i, r in enumerate(records) if metric in r]
-    if not logged:
-        return None, None, None
+    finite = [(value, epoch) for value, epoch in logged if math.isfinite(value)]
+    final = logged[-1][0] if logged else None
+    if not finite:
+        return final, None, None
     pick = max if metric in HIGHER_IS_BETTER else min
-    best, best_epoch = pick(logged, key=lambda value_epoch: value_epoch[0])
-    return logged[-1][0], best, best_epoch
+    best, best_epoch = pick(finite, key=lambda value_epoch: value_epoch[0])
+    return final, best, best_epoch
 
 
 def comparison_table(run_dirs, metrics):
