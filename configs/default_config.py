@@ -87,6 +87,18 @@ _C.model.depth_net.UNetSoundOnly.generator = 'unet_256'   # 'unet_256' | 'unet_1
 _C.model.depth_net.UNetSoundOnly.ngf = 64
 _C.model.depth_net.UNetSoundOnly.input_nc = 2
 _C.model.depth_net.UNetSoundOnly.use_dropout = False
+# Audio and RGB U-Nets (packnet_sfm/networks/depth/); max_depth and in_channels come from the run.
+_C.model.depth_net.BaseResidualUNet = CN()
+_C.model.depth_net.BaseResidualUNet.base_channels = 64   # 32 | 64 | 128: ~7.4M | 30M | 119M params
+_C.model.depth_net.BaseResidualUNet.residual_scale = 0.2  # residual within +-scale * max_depth
+_C.model.depth_net.BinauralAttentionUNet = CN()
+_C.model.depth_net.BinauralAttentionUNet.base_channels = 64   # x1..x5: base * (1, 2, 4, 8, 8)
+_C.model.depth_net.BinauralAttentionUNet.share_encoders = False   # one encoder for both ears
+_C.model.depth_net.BinauralAttentionUNet.attention_levels = (4, 5)  # L/R cross-attention there
+_C.model.depth_net.BinauralAttentionUNet.num_heads = 8
+_C.model.depth_net.BinauralAttentionUNet.mlp_ratio = 4   # attention MLP width / channels
+_C.model.depth_net.RGBDepthUNet = CN()
+_C.model.depth_net.RGBDepthUNet.base_channels = 64       # equal to the student's for feature KD
 
 ########################################################################################################
 # Datasets

@@ -1,0 +1,62 @@
+"""Check that a teacher's and a student's depth networks have the same feature shapes level by
+level (needed for feature distillation); exits 0 when every level matches, 1 otherwise.
+
+    python scripts/verify_feature_compatibility.py --teacher configs/rgb_teacher.yaml \
+        --student configs/binaural_attention.yaml [--image-size 256] [--levels x1,x2,x3,x4,x5]
+
+TEACHER and STUDENT are YAML configs or checkpoints (.ckpt, whose stored config is used);
+each builds `model.depth_net`. Levels default to every feature level of the teacher.
+"""
+import argparse
+import sys
+
+from packnet_sfm.networks import build_depth_net
+from packnet_sfm.networks.features import compare_features
+from packnet_sfm.utils.cli import run_cli
+from packnet_sfm.utils.config import load_config
+
+
+def build_net(path):
+    """The depth network of a config or checkpoint (untrained: only shapes matter here)."""
+    return build_depth_net(load_config(path), max_depth=1.0)
+
+
+def shape_text(shape):
+    return str(list(shape)) if shape else 'missing'
+
+
+def comparison_table(rows, teacher_name, student_name):
+    """The comparison as aligned text, one line per level."""
+    lines = [('level', f'teacher ({teacher_name})', f'student ({student_name})', 'match')]
+    lines += [(row.level, shape_text(row.teacher), shape_text(row.student),
+               'yes' if row.match else 'NO') for row in rows]
+    widths = [max(len(line[column]) for line in lines) for column in range(3)] + [0]
+    return '\n'.join('  '.join(cell.ljust(width) for cell, width in zip(line, widths, strict=True))
+                     .rstrip() for line in lines)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('--teacher', required=True, help='teacher YAML config or .ckpt')
+    parser.add_argument('--student', required=True, help='student YAML config or .ckpt')
+    parser.add_argument('--image-size', type=int, default=256, help='dummy input height/width')
+    parser.add_argument('--levels', help='comma-separated feature levels (default: all of the '
+                                         "teacher's)")
+    args = parser.parse_args()
+
+    teacher, student = build_net(args.teacher), build_net(args.student)
+    levels = args.levels.split(',') if args.levels else None
+    rows = compare_features(teacher, student, args.image_size, levels)
+    print(comparison_table(rows, type(teacher).__name__, type(student).__name__))
+    for role, net in (('teacher', teacher), ('student', student)):
+        print(f'{role} parameters: {sum(p.numel() for p in net.parameters()):,}')
+    mismatched = [row.level for row in rows if not row.match]
+    if mismatched:
+        print(f"Not compatible: levels {', '.join(mismatched)} differ")
+        sys.exit(1)
+    print(f'Compatible: all {len(rows)} levels match')
+
+
+if __name__ == '__main__':
+    run_cli(main)
