@@ -151,6 +151,7 @@ def test_supervised_loss_resizes_and_averages_scales():
     assert value.item() == pytest.approx((0.5 + 1.5) / 2)
     one_scale = SupervisedLoss(supervised_method='sparse-l1', supervised_num_scales=1)
     assert one_scale([fine, coarse], gt).item() == pytest.approx(0.5)
+    assert one_scale(coarse, gt).item() == pytest.approx(1.5)
 
 
 def test_supervised_loss_averages_inner_metrics_over_scales():

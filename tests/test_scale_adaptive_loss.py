@@ -6,7 +6,7 @@ import torch
 
 from configs.default_config import get_cfg_defaults
 from packnet_sfm.losses.scale_adaptive_loss import ScaleAdaptiveLoss
-from packnet_sfm.losses.supervised_loss import get_loss_func
+from packnet_sfm.losses.supervised_loss import SupervisedLoss, get_loss_func
 
 SOBEL_X = np.array([[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]], dtype=np.float64)
 SOBEL_Y = SOBEL_X.T
@@ -160,3 +160,12 @@ def test_registered_as_scale_adaptive_with_its_config_namespace():
     assert isinstance(loss.loss, ScaleAdaptiveLoss)
     gt = CORNER_GT.clone()
     assert loss(CORNER_PRED, gt).item() == pytest.approx(1.5 + 5 / 6 + 0.5, rel=1e-5)
+
+
+def test_supervised_loss_passes_the_raw_mask_through():
+    raw = torch.zeros_like(CORNER_MASK)
+    raw[0, 0, 0, 0] = raw[0, 0, 2, 2] = True
+    supervised = SupervisedLoss(supervised_method='sparse-scale-adaptive')
+    value = supervised([CORNER_PRED], CORNER_GT, raw_mask=raw)
+    assert supervised.metrics['scale_adaptive/abs'].item() == pytest.approx(2.0)
+    assert value.item() == pytest.approx(2.0 + 5 / 6 + 0.5, rel=1e-5)

@@ -95,7 +95,9 @@ class SupervisedLoss(LossBase):
                    **loss_cfg.get(loss_namespace(method), {}))
 
     def forward(self, depths, gt_depth, valid=None, **extra):
-        """depths: list of [B,1,h,w] predictions, finest first; gt_depth, valid: [B,1,H,W]."""
+        """depths: list of [B,1,h,w] predictions, finest first (or one tensor); gt_depth, valid:
+        [B,1,H,W]; `extra` (e.g. raw_mask at GT resolution) goes to the loss."""
+        depths = [depths] if torch.is_tensor(depths) else depths
         if len(depths) < self.num_scales:
             raise ValueError(f"model.loss.supervised_num_scales is {self.num_scales} but the "
                              f"network predicts {len(depths)} scale(s); lower it")

@@ -41,9 +41,8 @@ def compute_depth_metrics_per_image(gt, pred, min_depth=0.0, max_depth=None, cro
 
     gt, pred: [B,1,H,W] depth in metres (pred is resized bilinearly to gt's size if needed).
     A pixel is evaluated where gt is finite, min_depth < gt (and gt <= max_depth when given),
-    inside the crop;
-    pred is median-scaled per image when `use_gt_scale`, then clamped to
-    [max(min_depth, MIN_PRED_DEPTH), max_depth].
+    inside the crop. pred is median-scaled per image when `use_gt_scale` (packnet-sfm order),
+    then clamped to [max(min_depth, MIN_PRED_DEPTH), max_depth].
     Returns {metric: [B] float64 tensor} plus 'valid': [B] bool, False for images with no
     evaluated pixel (their metrics are NaN).
     """
