@@ -8,7 +8,6 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch.utils.data import Dataset
 
 from packnet_sfm.datasets.audio import (
@@ -94,7 +93,9 @@ def official_depth(depth_mm, max_depth):
     depth, still counted as valid), and only resized pixels that stay exactly 0 are ignored,
     since the official L1 and metrics use gt != 0 (gt > 0). V2 depth (uint16) only has 0 holes.
     """
-    depth = np.nan_to_num(depth_mm) / 1000
+    depth = depth_mm / 1000
+    if not np.isfinite(depth).all():        # np.nan_to_num is slow; most maps need none
+        depth = np.nan_to_num(depth)
     depth[depth > max_depth] = max_depth
     depth[depth < 0.0] = 0.0
     return depth
@@ -107,22 +108,25 @@ def improved_depth(depth_mm, max_depth):
     return np.where(valid, np.minimum(depth_mm / 1000, max_depth), 0.0), valid
 
 
+def nearest_indices(size_in, size_out):
+    """Source index of each output pixel of a nearest-neighbour resize (pixel centres)."""
+    return np.minimum(((np.arange(size_out) + 0.5) * size_in / size_out).astype(int), size_in - 1)
+
+
 def process_depth(depth_mm, max_depth, image_size, preprocessing, depth_norm):
     """Depth [1,S,S] float32 (metres, or / max_depth) and valid [1,S,S] bool from millimetres.
 
     'official': clip then antialiased bilinear resize, valid = resized depth > 0.
-    'improved': nearest-neighbour resize of depth and of the explicit measurement mask.
+    'improved': nearest-neighbour resize, then depth and the explicit measurement mask.
     """
     if preprocessing == 'official':
         depth = resize_bilinear(torch.from_numpy(official_depth(depth_mm, max_depth))[None],
                                 image_size)
         valid = depth > 0
     else:
-        depth_m, mask = improved_depth(depth_mm, max_depth)
-        stacked = torch.from_numpy(np.stack([depth_m, mask]))[None]
-        depth, valid = F.interpolate(stacked, size=(image_size, image_size),
-                                     mode='nearest-exact')[0]
-        depth, valid = depth[None], valid[None] > 0
+        rows, cols = (nearest_indices(size, image_size) for size in depth_mm.shape)
+        depth_m, mask = improved_depth(depth_mm[np.ix_(rows, cols)], max_depth)
+        depth, valid = torch.from_numpy(depth_m)[None], torch.from_numpy(mask)[None]
     if depth_norm:
         depth = depth / max_depth
     return depth.float(), valid

@@ -1,0 +1,133 @@
+"""Throughput of the BatVision V2 data pipeline (spectrogram path, DataLoader with 1 worker)
+next to a plain reimplementation of the official recipe, measured in the same run on the same
+data, plus the synthetic generator's throughput.
+
+    python bench/data_pipeline.py [--data BATVISION_V2_ROOT] [--seconds 10]
+
+Without --data, a small simulated set is generated in a temporary folder (that generation is
+the generator measurement). With --data, a few recordings are generated anyway to time it.
+"""
+import argparse
+import csv
+import os
+import tempfile
+import time
+
+import numpy as np
+import soundfile as sf
+import torch
+import torch.nn.functional as F
+from torch.utils.data import DataLoader, Dataset
+
+from packnet_sfm.datasets.BatvisionV2Dataset import BatvisionV2Dataset
+from packnet_sfm.datasets.synthetic import generate_batvision
+
+MAX_DEPTH = 30.0
+IMAGE_SIZE = 256
+
+
+class OfficialRecipe(Dataset):
+    """The official V2 loader's steps, one sample at a time, with numpy and torch in place of
+    torchaudio/torchvision: every location's CSV, depth mm -> m, clip, ToTensor + Resize,
+    /max_depth; whole WAV, cut to the echoes of max_depth, T.Spectrogram, Resize."""
+
+    def __init__(self, root, split):
+        self.root = root
+        self.rows = []
+        for location in sorted(os.listdir(root)):
+            path = os.path.join(root, location, f'{split}.csv')
+            if os.path.isfile(path):
+                with open(path, newline='') as file:
+                    self.rows += list(csv.DictReader(file))
+
+    def __len__(self):
+        return len(self.rows)
+
+    def __getitem__(self, idx):
+        row = self.rows[idx]
+        depth = np.load(os.path.join(self.root, row['depth path'], row['depth file name']))
+        depth = depth.astype(np.float32) / 1000
+        depth[depth > MAX_DEPTH] = MAX_DEPTH
+        depth = self.resize(torch.from_numpy(depth).unsqueeze(0)) / MAX_DEPTH
+
+        samples, sr = sf.read(os.path.join(self.root, row['audio path'], row['audio file name']),
+                              dtype='int32')
+        waveform = torch.from_numpy(samples.T.copy()).float() / 2 ** 31
+        waveform = waveform[:, :int((2 * MAX_DEPTH / 340) * sr)]
+        spec = torch.stft(waveform, n_fft=512, hop_length=16, win_length=64,
+                          window=torch.hann_window(64), center=True, pad_mode='reflect',
+                          return_complex=True).abs()
+        return self.resize(spec), depth
+
+    @staticmethod
+    def resize(image):
+        return F.interpolate(image[None], size=(IMAGE_SIZE, IMAGE_SIZE), mode='bilinear',
+                             align_corners=False, antialias=True)[0]
+
+
+def as_pair(batch):
+    """(audio, depth) of a batch from either dataset."""
+    return (batch['audio'], batch['depth']) if isinstance(batch, dict) else tuple(batch)
+
+
+def samples_per_second(dataset, seconds, batch_size):
+    """Samples/s of a 1-worker DataLoader over `dataset`, repeated until `seconds` have passed
+    (the first batch, which includes the worker start, is not timed)."""
+    loader = DataLoader(dataset, batch_size=batch_size, num_workers=1, persistent_workers=True)
+    next(iter(loader))
+    count, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        for batch in loader:
+            count += len(as_pair(batch)[0])
+            if time.perf_counter() - start >= seconds:
+                break
+    return count / (time.perf_counter() - start)
+
+
+def largest_difference(loader_set, reference_set, count=4):
+    """Largest |loader - reference| over the audio and depth of the first samples."""
+    worst = 0.0
+    for idx in range(min(count, len(loader_set))):
+        for ours, theirs in zip(as_pair(loader_set[idx]), reference_set[idx], strict=True):
+            worst = max(worst, (ours - theirs).abs().max().item())
+    return worst
+
+
+def generate(root, recordings):
+    """Generate a 2-location simulated V2 set; returns samples/s."""
+    start = time.perf_counter()
+    generate_batvision('v2', root, locations=2, samples_per_location=recordings // 2, seed=0,
+                       workers=1)
+    return recordings / (time.perf_counter() - start)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser.add_argument('--data', help='BatVision V2 root (default: generate a small set)')
+    parser.add_argument('--split', default='train')
+    parser.add_argument('--seconds', type=float, default=10.0, help='time per loader measure')
+    parser.add_argument('--recordings', type=int, default=12, help='recordings to generate')
+    parser.add_argument('--batch-size', type=int, default=4)
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory() as scratch:
+        generator_rate = generate(scratch, args.recordings)
+        root = args.data or scratch
+        ours = BatvisionV2Dataset(root, split=args.split, audio_format='spectrogram',
+                                  max_depth=MAX_DEPTH, depth_norm=True, image_size=IMAGE_SIZE)
+        reference = OfficialRecipe(root, args.split)
+        difference = largest_difference(ours, reference)
+        ours_rate = samples_per_second(ours, args.seconds, args.batch_size)
+        reference_rate = samples_per_second(reference, args.seconds, args.batch_size)
+
+    print(f'data: {args.data or "generated"} ({args.split}, {len(ours)} recordings), '
+          f'spectrogram {IMAGE_SIZE}x{IMAGE_SIZE}, batch {args.batch_size}, 1 worker')
+    print(f'loader (BatvisionV2Dataset):  {ours_rate:8.1f} samples/s')
+    print(f'official recipe (reference):  {reference_rate:8.1f} samples/s')
+    print(f'ratio loader / official:      {ours_rate / reference_rate:8.2f}')
+    print(f'largest |loader - official| on audio and depth: {difference:.3g}')
+    print(f'generator (generate_batvision, 1 worker): {generator_rate:8.1f} samples/s')
+
+
+if __name__ == '__main__':
+    main()
