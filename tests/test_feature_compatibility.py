@@ -10,6 +10,8 @@ from packnet_sfm.networks.depth.BaseResidualUNet import BaseResidualUNet
 from packnet_sfm.networks.depth.BinauralAttentionUNet import BinauralAttentionUNet
 from packnet_sfm.networks.depth.RGBDepthUNet import RGBDepthUNet
 from packnet_sfm.networks.features import compare_features, feature_shapes
+from packnet_sfm.utils.checkpoint import save_checkpoint
+from packnet_sfm.utils.config import load_config, to_dict
 
 torch.set_num_threads(1)
 SCRIPT = Path(__file__).resolve().parents[1] / 'scripts' / 'verify_feature_compatibility.py'
@@ -89,6 +91,16 @@ def test_script_reports_and_exits(tmp_path, monkeypatch, capsys, student_base, e
     assert verdict in out
     assert 'x1     [1, 4, 32, 32]' in out
     assert 'teacher (RGBDepthUNet)' in out and 'student (BinauralAttentionUNet)' in out
+
+
+def test_script_reads_the_config_stored_in_a_checkpoint(tmp_path, monkeypatch, capsys):
+    student_cfg = load_config(write_config(tmp_path / 'student.yaml', 'BinauralAttentionUNet', 4))
+    save_checkpoint({'config': to_dict(student_cfg)}, tmp_path / 'student.ckpt')
+    teacher = write_config(tmp_path / 'teacher.yaml', 'RGBDepthUNet', 4)
+    code = run_script(monkeypatch, '--teacher', teacher, '--student',
+                      str(tmp_path / 'student.ckpt'), '--image-size', '16', '--levels', 'x1,x5')
+    assert code == 0
+    assert 'Compatible: all 2 levels match' in capsys.readouterr().out
 
 
 def test_script_names_a_missing_config(tmp_path, monkeypatch):

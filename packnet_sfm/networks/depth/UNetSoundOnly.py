@@ -2,16 +2,16 @@
 
 Architecture (unet_256): 8 stride-2 4x4 convolutions (256 -> 1) with ngf * (1, 2, 4, 8, 8,
 8, 8, 8) channels, mirrored by 4x4 transposed convolutions that each take the concatenation of
-the level's input (the skip) and the upsampled inner result. BatchNorm everywhere except the
-outermost down convolution and the innermost down convolution; convolutions have no bias
-except the last transposed convolution. LeakyReLU(0.2) before each down convolution (not the
-first), ReLU before each transposed convolution, Sigmoid output scaled by `max_depth`.
-54,408,833 parameters for unet_256 at ngf 64, 41,823,873 for unet_128 (7 levels).
+the level's input (the skip) and the upsampled inner result. BatchNorm after every
+convolution except the two outermost ones and the innermost down convolution; no convolution
+has a bias except the last transposed convolution. LeakyReLU(0.2) before each down
+convolution but the first, ReLU before each transposed convolution, Sigmoid output scaled by
+`max_depth`. 54,408,833 parameters for unet_256 at ngf 64, 41,823,873 for unet_128 (7 levels).
 
 Skip semantics: the original applies its LeakyReLU in place to the level input, so the skip
 it concatenates is LeakyReLU(x) rather than x. Here activations are not in place and the skip
-is the level input itself (the normalised output of the parent's down convolution, also
-returned as feature `x<k>`). The decoder applies ReLU to the concatenation, and
+is the level input itself: the (normalised) output of the parent's down convolution, which
+`return_features` also returns. The decoder applies ReLU to the concatenation, and
 ReLU(LeakyReLU(x)) == ReLU(x) with the same gradient, so depth predictions, gradients and
 trained weights behave exactly as in the original; only the stored skip tensors differ.
 """
@@ -70,7 +70,8 @@ class UNetSoundOnly(nn.Module):
         2**downsamplings.
     ngf : channels of the first level.
     input_nc : audio channels (2: left and right spectrograms).
-    use_dropout : Dropout(0.5) in the up path of the ngf*8 levels around the innermost one.
+    use_dropout : Dropout(0.5) after the up convolutions of the ngf*8 levels that wrap the
+        innermost one (3 of them for unet_256, 2 for unet_128).
     max_depth : the output is sigmoid * max_depth (1.0 for normalised depth).
 
     forward(audio, return_features=False) -> {'depth': [depth]}, plus with return_features
