@@ -215,8 +215,10 @@ def test_binaural_net_uses_both_ears_and_checks_its_input():
     assert not torch.allclose(net(audio)['depth'][0], net(swapped)['depth'][0])
     with pytest.raises(ValueError, match=r'\[B, 2, H, W\]'):
         net(torch.randn(1, 3, 32, 32))
-    with pytest.raises(ValueError, match='attention_levels'):
+    with pytest.raises(ValueError, match='attention_levels: level 6 does not exist'):
         BinauralAttentionUNet(base_channels=4, attention_levels=(6,))
+    with pytest.raises(ValueError, match='level 1 has 6 channels'):
+        BinauralAttentionUNet(base_channels=6, attention_levels=(1,), num_heads=2)
 
 
 def test_sinusoidal_encoding_values():

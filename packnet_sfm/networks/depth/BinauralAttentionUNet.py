@@ -33,10 +33,7 @@ class BinauralAttentionUNet(nn.Module):
         self.left_encoder = UNetEncoder(1, base_channels)
         self.right_encoder = self.left_encoder if share_encoders else UNetEncoder(1, base_channels)
         channels = self.left_encoder.channels
-        unknown = sorted(set(attention_levels) - set(range(1, len(channels) + 1)))
-        if unknown:
-            raise ValueError(f'model.depth_net.BinauralAttentionUNet.attention_levels: levels '
-                             f'{unknown} do not exist; use levels 1..{len(channels)}')
+        check_attention_levels(attention_levels, channels, num_heads)
         self.attention = nn.ModuleDict({
             str(level): BinauralCrossAttention(channels[level - 1], num_heads, mlp_ratio)
             for level in attention_levels})
@@ -69,3 +66,16 @@ class BinauralAttentionUNet(nn.Module):
                 left, right = self.attention[str(level)](left, right)
             fused.append(fusion(torch.cat([left, right], dim=1)))
         return fused
+
+
+def check_attention_levels(levels, channels, num_heads):
+    """Each attention level must exist and have channels divisible by num_heads and by 4."""
+    key = 'model.depth_net.BinauralAttentionUNet'
+    for level in levels:
+        if level not in range(1, len(channels) + 1):
+            raise ValueError(f'{key}.attention_levels: level {level} does not exist; '
+                             f'use levels 1..{len(channels)}')
+        if channels[level - 1] % num_heads or channels[level - 1] % 4:
+            raise ValueError(f'{key}: level {level} has {channels[level - 1]} channels, which '
+                             f'must be divisible by num_heads ({num_heads}) and by 4; change '
+                             'num_heads, base_channels or attention_levels')
