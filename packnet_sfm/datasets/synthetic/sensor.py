@@ -1,0 +1,99 @@
+"""A stereo depth camera (ZED-like) turning exact planar depth into a realistic depth map.
+
+Invalid pixels come from the stereo geometry itself, as in the real BatVision depth maps:
+pixels of the left image that the right camera cannot see (a left band as wide as the
+disparity, and shadows left of near objects), unreliable matches at depth edges, a cropped
+top border and a ragged right border, blobs where matching fails on textureless surfaces
+(some of which report zero disparity, i.e. a far value, or the maximum disparity, i.e. too
+close), and anything nearer than the minimum range. Valid depth carries disparity noise.
+"""
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+
+@dataclass(frozen=True)
+class StereoSensor:
+    """Stereo depth camera parameters (lengths in metres, disparities in pixels)."""
+
+    baseline: float = 0.12
+    min_depth: float = 0.3
+    disparity_noise: float = 0.08
+    edge_threshold: float = 0.04      # relative depth jump that makes a pixel an edge
+    edge_width: int = 3
+    top_rows: tuple = (6, 24)
+    right_band: tuple = (0, 70)
+    failure_fraction: tuple = (0.08, 0.2)
+    far_fraction: float = 0.08        # of failure blobs: zero disparity (reported far)
+    near_fraction: float = 0.1        # of failure blobs: maximum disparity (reported too close)
+    blob_cell: int = 64               # pixels per cell of the smooth random field of blobs
+
+
+@dataclass(frozen=True)
+class SensorDepth:
+    """Noisy depth (metres) and the invalid-pixel masks, each (H, W)."""
+
+    depth: np.ndarray
+    missing: np.ndarray     # occluded, edge, border or failed match: no value
+    far: np.ndarray         # zero disparity: a spurious far value
+    too_close: np.ndarray   # nearer than the minimum range or maximum disparity
+
+
+def occluded_mask(depth, focal, baseline):
+    """Left-image pixels hidden from the right camera (including the left band).
+
+    Pixel u of a row lands at u - d(u) in the right image; it is hidden when it falls off the
+    image or when a pixel to its right lands at or left of it (a nearer surface covers it).
+    """
+    disparity = focal * baseline / np.maximum(depth, 1e-3)
+    landing = np.arange(depth.shape[1], dtype=np.float32)[None, :] - disparity
+    right_min = np.minimum.accumulate(landing[:, ::-1], axis=1)[:, ::-1]
+    next_min = np.concatenate([right_min[:, 1:], np.full((depth.shape[0], 1), np.inf)], axis=1)
+    return (landing < 0) | (landing > next_min + 0.5)
+
+
+def edge_mask(depth, threshold, width):
+    """Pixels within ``width`` of a relative depth jump larger than ``threshold``."""
+    jump_x = np.abs(np.diff(depth, axis=1)) > threshold * depth[:, 1:]
+    jump_y = np.abs(np.diff(depth, axis=0)) > threshold * depth[1:, :]
+    edges = np.zeros(depth.shape, np.uint8)
+    edges[:, 1:] |= jump_x
+    edges[1:, :] |= jump_y
+    kernel = np.ones((2 * width + 1, 2 * width + 1), np.uint8)
+    return cv2.dilate(edges, kernel).astype(bool)
+
+
+def _smooth_field(rng, shape, cell):
+    """A smooth random field (H, W) and its coarse samples (for cheap quantiles)."""
+    coarse = rng.standard_normal((shape[0] // cell + 2, shape[1] // cell + 2)).astype(np.float32)
+    return cv2.resize(coarse, (shape[1], shape[0]), interpolation=cv2.INTER_CUBIC), coarse
+
+
+def border_mask(rng, shape, top_rows, right_band):
+    """A ragged invalid band at the top and at the right of the image."""
+    height, width = shape
+    columns, rows = np.arange(width), np.arange(height)
+    top = rng.uniform(*top_rows) + 6 * np.abs(np.sin(columns / rng.uniform(15, 60)))
+    right = rng.uniform(*right_band) * (1 + 0.3 * np.sin(rows / rng.uniform(10, 40)))
+    return (rows[:, None] < top[None, :]) | (columns[None, :] >= width - right[:, None])
+
+
+def simulate_stereo_depth(depth, focal, rng, sensor=StereoSensor()):
+    """Sensor depth map from exact planar depth (metres) seen by the left camera."""
+    shape = depth.shape
+    failure, failure_coarse = _smooth_field(rng, shape, sensor.blob_cell)
+    kind, kind_coarse = _smooth_field(rng, shape, sensor.blob_cell)
+    failed = failure > np.quantile(failure_coarse, 1 - rng.uniform(*sensor.failure_fraction))
+    far = failed & (kind > np.quantile(kind_coarse, 1 - sensor.far_fraction))
+    blob_near = failed & (kind < np.quantile(kind_coarse, sensor.near_fraction))
+    too_close = (depth < sensor.min_depth) | blob_near
+    missing = (occluded_mask(depth, focal, sensor.baseline)
+               | edge_mask(depth, sensor.edge_threshold, sensor.edge_width)
+               | border_mask(rng, shape, sensor.top_rows, sensor.right_band)
+               | (failed & ~far & ~blob_near))
+    disparity = focal * sensor.baseline / np.maximum(depth, 1e-3)
+    noise = rng.normal(0.0, sensor.disparity_noise, shape).astype(np.float32)
+    noisy = (focal * sensor.baseline / np.maximum(disparity + noise, 1e-3)).astype(np.float32)
+    far &= ~missing
+    return SensorDepth(depth=noisy, missing=missing, far=far, too_close=too_close & ~missing & ~far)
