@@ -191,12 +191,14 @@ class Trainer:
         return save
 
     def end_epoch(self, epoch, summary, metrics):
-        """Print the epoch line, append the metrics, write last.ckpt and the best ones
-        (`metrics` is empty when this epoch did not validate)."""
+        """Print the epoch line (loss terms named without a 'loss_' prefix: `loss_recon` as
+        `recon=`), append the metrics, write last.ckpt and the best ones (`metrics` is empty
+        when this epoch did not validate)."""
         self.last_metrics = metrics or self.last_metrics
         if not self.world.is_main:
             return
-        terms = ', '.join(f'{k}={v:.4f}' for k, v in summary.items() if k != 'loss')
+        terms = ', '.join(f"{k.removeprefix('loss_')}={v:.4f}" for k, v in summary.items()
+                          if k != 'loss')
         line = f"Epoch {epoch + 1}: Loss={summary.get('loss', math.nan):.4f} ({terms})"
         if metrics:
             line += ' | val ' + ' '.join(f'{k}={metrics[k]:.4f}' for k in ('rmse', 'abs_rel', 'a1'))
