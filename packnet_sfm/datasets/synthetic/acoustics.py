@@ -52,8 +52,8 @@ class AcousticSettings:
     scatter_grid: tuple = (72, 36)        # azimuths, elevations
     chirp_seconds: float = 0.003
     chirp_band: tuple = (20.0, 20000.0)   # Hz, swept linearly
-    transducer_band: tuple = (150.0, 8000.0)  # Hz, speaker and microphone response
-    direct_peak: float = 0.6              # full-scale peak of the direct sound
+    transducer_band: tuple = (150.0, 6000.0)  # Hz, speaker and microphone response
+    direct_peak: float = 0.5              # full-scale peak of the direct sound
     noise_rms: float = 0.0015             # full-scale noise: microphones and room hum
     hum_cutoff: float = 500.0             # Hz, the low-frequency part of the noise
 

@@ -304,7 +304,7 @@ def random_room(rng):
                       + [np.array([0.55, 0.38, 0.22]) * rng.uniform(0.7, 1.2),
                          np.array([0.92, 0.92, 0.9])])
     return Room(size=size,
-                absorption=rng.uniform([0.02] * 4 + [0.03, 0.1], [0.45] * 4 + [0.3, 0.7]),
+                absorption=rng.uniform([0.02] * 4 + [0.03, 0.05], [0.3] * 4 + [0.2, 0.5]),
                 scattering=rng.uniform(0.1, 0.5, 6),
                 colors=np.clip(colors, 0, 1), boxes=tuple(boxes), windows=_windows(rng, size))
 

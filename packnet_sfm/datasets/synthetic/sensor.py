@@ -17,14 +17,14 @@ import numpy as np
 class StereoSensor:
     """Stereo depth camera parameters (lengths in metres, disparities in pixels)."""
 
-    baseline: float = 0.12
+    baseline: float = 0.07           # effective: the real sample's left band is ~38 px at ~1.2 m
     min_depth: float = 0.3
     disparity_noise: float = 0.08
     edge_threshold: float = 0.04      # relative depth jump that makes a pixel an edge
     edge_width: int = 3
     top_rows: tuple = (6, 24)
     right_band: tuple = (0, 70)
-    failure_fraction: tuple = (0.08, 0.2)
+    failure_fraction: tuple = (0.1, 0.24)
     far_fraction: float = 0.08        # of failure blobs: zero disparity (reported far)
     near_fraction: float = 0.1        # of failure blobs: maximum disparity (reported too close)
     blob_cell: int = 64               # pixels per cell of the smooth random field of blobs
