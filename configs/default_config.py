@@ -76,6 +76,42 @@ _C.model.loss.scale_adaptive.num_scales = 4
 _C.model.loss.scale_adaptive.epsilon = 1e-6
 _C.model.loss.scale_adaptive.use_absolute = True
 _C.model.loss.scale_adaptive.use_inv_depth = False
+# --- RGB path: self-supervision (weight 1 - supervised_loss_weight) and depth completion ---
+_C.model.loss.photometric = CN()
+_C.model.loss.photometric.num_scales = 4                # depth scales warped, each at full size
+_C.model.loss.photometric.ssim_loss_weight = 0.85       # alpha of alpha*SSIM + (1-alpha)*L1
+_C.model.loss.photometric.smooth_loss_weight = 0.001    # edge-aware inverse-depth smoothness
+_C.model.loss.photometric.C1 = 1e-4                     # SSIM stabilisers
+_C.model.loss.photometric.C2 = 9e-4
+_C.model.loss.photometric.photometric_reduce_op = 'min' # 'min' (over context frames) | 'mean'
+_C.model.loss.photometric.automask = True               # identity reprojection masks static pixels
+_C.model.loss.photometric.padding_mode = 'zeros'        # grid_sample padding outside the context
+_C.model.loss.completion = CN()                         # nets with input_depth (ResNetSAN01)
+_C.model.loss.completion.rgb_loss_weight = 1.0          # supervised loss on the RGB-only prediction
+_C.model.loss.completion.feature_consistency_weight = 1.0   # RGB features -> RGB+D features
+# --- end RGB path losses ---
+
+# --- Base + Residual model (model.name BaseResidualModel, seeds 000/001) ---
+# L = lambda_recon * L_recon(final, gt) [supervised_method] + lambda_base * L_struct(base,
+# lowpass(gt)) [structure_method] + lambda_sparse * mean|residual|.
+_C.model.loss.base_residual = CN()
+_C.model.loss.base_residual.lambda_recon = 1.0
+_C.model.loss.base_residual.lambda_base = 0.8
+_C.model.loss.base_residual.lambda_sparse = 0.2
+_C.model.loss.base_residual.lowpass_kernel = 16         # mask-aware box filter of the GT (px)
+_C.model.loss.base_residual.structure_method = 'sparse-l1'  # L_struct, a registered loss
+_C.model.loss.base_residual.adaptive = False            # warmup_weights, then final_weights
+_C.model.loss.base_residual.warmup_epochs = 20          # warm-up length (adaptive, curriculum)
+_C.model.loss.base_residual.warmup_weights = CN()
+_C.model.loss.base_residual.warmup_weights.recon = 0.5
+_C.model.loss.base_residual.warmup_weights.base = 1.5
+_C.model.loss.base_residual.warmup_weights.sparse = 0.3
+_C.model.loss.base_residual.final_weights = CN()
+_C.model.loss.base_residual.final_weights.recon = 1.0
+_C.model.loss.base_residual.final_weights.base = 0.5
+_C.model.loss.base_residual.final_weights.sparse = 0.3
+_C.model.loss.base_residual.curriculum = False          # after warm-up: base.detach() + residual
+# --- end Base + Residual ---
 
 # Depth network: `name` picks the class in packnet_sfm/networks/depth/<name>.py; its constructor
 # parameters are read from the sub-node of the same name.
@@ -100,6 +136,45 @@ _C.model.depth_net.BinauralAttentionUNet.mlp_ratio = 4   # attention MLP width /
 _C.model.depth_net.RGBDepthUNet = CN()
 _C.model.depth_net.RGBDepthUNet.base_channels = 64       # equal to the student's for feature KD
 
+# Knowledge distillation (model.name DistillationModel, seed 003) from a frozen, trained teacher:
+# loss = (2 - w_kd) * task + w_kd * (lambda_kd * depth MSE + lambda_feat * feature MSE).
+_C.model.distillation = CN()
+_C.model.distillation.teacher_checkpoint = ''  # teacher's training .ckpt (holds its config)
+_C.model.distillation.lambda_kd = 0.1          # MSE(student, teacher depth), m^2, valid GT
+_C.model.distillation.lambda_feat = 0.0        # sum of feature MSEs over feature_levels; 0: off
+_C.model.distillation.feature_levels = ('x3', 'x4', 'x5')  # of x1..x5, d1..d4
+_C.model.distillation.use_adapters = False     # 1x1 conv at every level (always: channels differ)
+_C.model.distillation.schedule = 'constant'    # w_kd: 'constant' (1) | 'linear' | 'cosine' ...
+_C.model.distillation.final_kd_fraction = 0.1  # ... from 1 at the first epoch to this at the last
+# Raw-waveform input (audio_format: waveform): 1-D conv encoder, 2-D decoder.
+_C.model.depth_net.WaveformDepthNet = CN()
+_C.model.depth_net.WaveformDepthNet.base_channels = 32
+_C.model.depth_net.WaveformDepthNet.output_size = 256    # must equal datasets.batvision.image_size
+# --- RGB path (KITTI): ResNet depth nets; max_depth comes from the run (dataset max_depth) ---
+# version: ResNet depth (18 | 34 | 50) + 'pt' (ImageNet weights from pretrained_path) or 'nt'.
+_C.model.depth_net.DepthResNet = CN()
+_C.model.depth_net.DepthResNet.version = '18pt'
+_C.model.depth_net.DepthResNet.min_depth = 0.1          # metres, the nearest depth predicted
+_C.model.depth_net.DepthResNet.pretrained_path = ''     # ImageNet ResNet state dict file ('pt')
+_C.model.depth_net.DepthResNet.num_scales = 4           # output maps, finest first
+_C.model.depth_net.ResNetSAN01 = CN()
+_C.model.depth_net.ResNetSAN01.version = '18pt'
+_C.model.depth_net.ResNetSAN01.min_depth = 0.1
+_C.model.depth_net.ResNetSAN01.pretrained_path = ''
+_C.model.depth_net.ResNetSAN01.num_scales = 4
+_C.model.depth_net.ResNetSAN01.use_film = False         # FiLM on RGB features from sparse depth
+_C.model.depth_net.ResNetSAN01.film_scales = [0]        # levels FiLM modulates (0: stride 2)
+
+# Pose network, used when supervised_loss_weight < 1: packnet_sfm/networks/pose/<name>.py.
+_C.model.pose_net = CN()
+_C.model.pose_net.name = 'PoseNet'                      # 'PoseNet' | 'PoseResNet'
+_C.model.pose_net.PoseNet = CN()
+_C.model.pose_net.PoseNet.channels = [16, 32, 64, 128, 256, 256, 256]   # strided conv widths
+_C.model.pose_net.PoseResNet = CN()
+_C.model.pose_net.PoseResNet.version = '18nt'
+_C.model.pose_net.PoseResNet.pretrained_path = ''
+# --- end RGB path networks ---
+
 ########################################################################################################
 # Datasets
 ########################################################################################################
@@ -112,6 +187,15 @@ _C.datasets.batvision.depth_norm = True             # depth divided by max_depth
 _C.datasets.batvision.image_size = 256              # features and depth resized to image_size^2
 _C.datasets.batvision.preprocessing = 'official'    # 'official' (paper recipe) | 'improved'
 _C.datasets.batvision.load_rgb = False              # also read the camera image
+# --- RGB path: options of the KITTI raw loader (real or synthetic), see KITTIDataset ---
+_C.datasets.kitti = CN()
+_C.datasets.kitti.depth_type = 'groundtruth'        # 'groundtruth' (proj_depth PNGs) | 'velodyne'
+_C.datasets.kitti.input_depth_type = ''             # '' | 'velodyne': sparse LiDAR as input_depth
+_C.datasets.kitti.back_context = 0                  # previous frames in rgb_context
+_C.datasets.kitti.forward_context = 0               # next frames in rgb_context
+_C.datasets.kitti.image_shape = [192, 640]          # (height, width), multiples of 32
+_C.datasets.kitti.max_depth = 80.0                  # metres; GT beyond it is not valid
+# --- end KITTI ---
 
 
 def _split(split, batch_size, shuffle):

@@ -103,7 +103,7 @@ class KITTIDataset(Dataset):
     config_node = 'kitti'
     depth_norm = False
 
-    def __init__(self, root, split, depth_type='velodyne', input_depth_type='', back_context=0,
+    def __init__(self, root, split, depth_type='groundtruth', input_depth_type='', back_context=0,
                  forward_context=0, image_shape=(192, 640), max_depth=80.0):
         if depth_type not in DEPTH_TYPES:
             raise ValueError(f"datasets.kitti.depth_type '{depth_type}' must be one of "

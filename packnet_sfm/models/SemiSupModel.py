@@ -4,7 +4,8 @@ import cv2
 import torch
 from torch import nn
 
-from packnet_sfm.losses.supervised_loss import SupervisedLoss
+from packnet_sfm.losses.supervised_loss import SupervisedLoss, loss_namespace
+from packnet_sfm.models.self_supervision import Completion, SelfSupervision
 from packnet_sfm.networks import build_depth_net
 from packnet_sfm.utils.visualization import colorize, colorize_depth, colorize_input, make_grid
 
@@ -14,14 +15,15 @@ class SemiSupModel(nn.Module):
     photometric self-supervision (w < 1, needs the pose network and context frames)."""
 
     def __init__(self, depth_net, supervised_method='sparse-l1', supervised_loss_weight=1.0,
-                 supervised_num_scales=1, loss_params=None, depth_scale=1.0, max_depth=1.0):
+                 supervised_num_scales=1, loss_params=None, depth_scale=1.0, max_depth=1.0,
+                 self_supervision=None, completion=None):
         super().__init__()
         if not 0.0 < supervised_loss_weight <= 1.0:
             raise ValueError("model.loss.supervised_loss_weight must be in (0, 1], "
                              f"got {supervised_loss_weight}")
-        if supervised_loss_weight < 1.0:
+        if supervised_loss_weight < 1.0 and self_supervision is None:
             raise ValueError("model.loss.supervised_loss_weight < 1 needs photometric "
-                             "self-supervision, which this build does not have yet; set 1.0")
+                             "self-supervision (a SelfSupervision with a pose network)")
         self.depth_net = depth_net
         self.supervised_loss_weight = supervised_loss_weight
         self.supervised_loss = SupervisedLoss(supervised_method, supervised_num_scales,
@@ -29,18 +31,24 @@ class SemiSupModel(nn.Module):
         self.depth_scale = depth_scale
         self.max_depth = max_depth * depth_scale  # metres
         self.epoch = 0
+        # RGB path (see models/self_supervision.py): pose net + photometric loss when w < 1,
+        # raw-depth mask and SAN terms for networks fed input_depth.
+        self.self_supervision = self_supervision
+        self.completion = completion or Completion(supervised_method)
 
     @classmethod
     def from_config(cfg_cls, cfg, depth_scale, max_depth, **kwargs):
         loss = cfg.model.loss
         method = loss.supervised_method
-        suffix = method.split('-', 1)[-1].replace('-', '_')
         return cfg_cls(depth_net=build_depth_net(cfg, max_depth=max_depth),
                        supervised_method=method,
                        supervised_loss_weight=loss.supervised_loss_weight,
                        supervised_num_scales=loss.supervised_num_scales,
-                       loss_params=dict(loss.get(suffix, {})),
-                       depth_scale=depth_scale, max_depth=max_depth, **kwargs)
+                       loss_params=dict(loss.get(loss_namespace(method), {})),
+                       depth_scale=depth_scale, max_depth=max_depth,
+                       self_supervision=(SelfSupervision.from_config(cfg)
+                                         if loss.supervised_loss_weight < 1.0 else None),
+                       completion=Completion.from_config(cfg), **kwargs)
 
     def set_epoch(self, epoch):
         """Called by the trainer before each epoch (0-based)."""
@@ -60,9 +68,27 @@ class SemiSupModel(nn.Module):
         invalid)} plus the network's extra outputs."""
         output = self.predict(batch)
         gt, valid = batch['depth'] * self.depth_scale, batch['valid']
-        loss = self.supervised_loss(output['depth'], gt, valid)
-        return {**output, 'loss': loss, 'metrics': dict(self.supervised_loss.metrics),
+        loss = self.supervised_loss(output['depth'], gt, valid,
+                                    **self.completion.loss_inputs(batch))
+        metrics = dict(self.supervised_loss.metrics)
+        loss, rgb_metrics = self.rgb_path_loss(batch, output, loss, gt, valid)
+        return {**output, 'loss': loss, 'metrics': {**metrics, **rgb_metrics},
                 'depth': output['depth'][0], 'gt': gt * valid}
+
+    def rgb_path_loss(self, batch, output, supervised, gt, valid):
+        """(loss, metrics): the SAN terms join the supervised loss; in training with w < 1,
+        (1 - w) * photometric + w * supervised."""
+        extra, metrics = self.completion.extra_terms(output, self.supervised_loss, gt, valid,
+                                                     self.depth_scale)
+        supervised = supervised + extra
+        if self.self_supervision is None or not self.training:
+            return supervised, metrics
+        photometric = self.self_supervision(batch, output['depth'])
+        w = self.supervised_loss_weight
+        metrics = {**metrics, **self.self_supervision.metrics,
+                   'supervised_loss': supervised.detach(), 'self_supervised_loss':
+                   photometric.detach()}
+        return (1 - w) * photometric + w * supervised, metrics
 
     def pictures(self, batch, output, num_images=4):
         """{'prediction': grid of input | prediction | GT | |error| rows on a shared scale}."""

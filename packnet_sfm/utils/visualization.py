@@ -36,6 +36,8 @@ def colorize_input(key, image):
     """A network input as captioned panels: RGB as is; each ear of the audio (spectrogram with
     low frequencies at the bottom, or waveform) apart."""
     image = _to_numpy(image)
+    if key == 'input_depth':  # RGB path: sparse depth [1,H,W] in metres, black where missing
+        return [(key, colorize_depth(image, max(float(image.max()), 1e-3), image > 0))]
     if key != 'audio':
         return [(key, (np.clip(image.transpose(1, 2, 0), 0, 1) * 255).astype(np.uint8))]
     ears = ['left', 'right'] if len(image) == 2 else [f'channel {i}' for i in range(len(image))]
