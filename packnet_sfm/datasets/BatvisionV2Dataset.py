@@ -37,16 +37,16 @@ def read_stereo_wav(path, frames, source):
     torchaudio.load (integer samples / 2**31)."""
     require_file(path, 'audio', source)
     try:
-        info = sf.info(path)
+        with sf.SoundFile(path) as wav:
+            if wav.samplerate != SAMPLE_RATE or wav.channels != 2:
+                raise BatvisionDataError(
+                    f"{path} (listed in {source}) has {wav.channels} channel(s) at "
+                    f"{wav.samplerate} Hz; BatVision needs binaural (2-channel) audio at "
+                    f"{SAMPLE_RATE} Hz: re-record or resample it")
+            samples = wav.read(frames, dtype='int32', always_2d=True)
     except RuntimeError as error:
         raise BatvisionDataError(f"Cannot read WAV {path} (listed in {source}): {error}; the file "
                                  f"is corrupt, re-download it") from error
-    if info.samplerate != SAMPLE_RATE or info.channels != 2:
-        raise BatvisionDataError(
-            f"{path} (listed in {source}) has {info.channels} channel(s) at {info.samplerate} Hz; "
-            f"BatVision needs binaural (2-channel) audio at {SAMPLE_RATE} Hz: re-record or "
-            f"resample it")
-    samples, _ = sf.read(path, frames=frames, dtype='int32', always_2d=True)
     return torch.from_numpy(samples.T.copy()).float() / 2 ** 31
 
 
