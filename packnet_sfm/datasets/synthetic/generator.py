@@ -62,7 +62,8 @@ def simulate_sample(version, seed, location, index, settings=SimulationSettings(
     rng = _rng(seed, SAMPLE_STREAM, location, index)
     pose = random_pose(room, rng)
     view = render_view(room, pose, spec.camera, rng)
-    sensor_depth = simulate_stereo_depth(view.depth, spec.camera.focal, rng, settings.sensor)
+    sensor_depth = simulate_stereo_depth(view.depth, spec.camera.focal, rng, settings.sensor,
+                                         unmatchable=view.window)
     audio = simulate_binaural(room, pose, spec.audio_samples, spec.onset, rng, settings.acoustics)
     return Sample(audio=audio, rgb=view.rgb, sensor_depth=sensor_depth), rng
 

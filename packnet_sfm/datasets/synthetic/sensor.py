@@ -4,8 +4,9 @@ Invalid pixels come from the stereo geometry itself, as in the real BatVision de
 pixels of the left image that the right camera cannot see (a left band as wide as the
 disparity, and shadows left of near objects), unreliable matches at depth edges, a cropped
 top border and a ragged right border, blobs where matching fails on textureless surfaces
-(some of which report zero disparity, i.e. a far value, or the maximum disparity, i.e. too
-close), and anything nearer than the minimum range. Valid depth carries disparity noise.
+(a few isolated pixels of which report zero disparity, i.e. a far value, and some blobs the
+maximum disparity, i.e. too close), glass it cannot match through, and anything nearer than
+the minimum range. Valid depth carries disparity noise.
 """
 from dataclasses import dataclass
 
@@ -25,7 +26,7 @@ class StereoSensor:
     top_rows: tuple = (6, 24)
     right_band: tuple = (0, 70)
     failure_fraction: tuple = (0.1, 0.24)
-    far_fraction: float = 0.08        # of failure blobs: zero disparity (reported far)
+    far_fraction: float = 0.002       # of failed pixels: zero disparity (reported far)
     near_fraction: float = 0.1        # of failure blobs: maximum disparity (reported too close)
     blob_cell: int = 64               # pixels per cell of the smooth random field of blobs
 
@@ -79,13 +80,16 @@ def border_mask(rng, shape, top_rows, right_band):
     return (rows[:, None] < top[None, :]) | (columns[None, :] >= width - right[:, None])
 
 
-def simulate_stereo_depth(depth, focal, rng, sensor=StereoSensor()):
-    """Sensor depth map from exact planar depth (metres) seen by the left camera."""
+def simulate_stereo_depth(depth, focal, rng, sensor=StereoSensor(), unmatchable=None):
+    """Sensor depth map from exact planar depth (metres) seen by the left camera;
+    ``unmatchable`` marks pixels the matcher cannot handle (e.g. glass)."""
     shape = depth.shape
     failure, failure_coarse = _smooth_field(rng, shape, sensor.blob_cell)
     kind, kind_coarse = _smooth_field(rng, shape, sensor.blob_cell)
     failed = failure > np.quantile(failure_coarse, 1 - rng.uniform(*sensor.failure_fraction))
-    far = failed & (kind > np.quantile(kind_coarse, 1 - sensor.far_fraction))
+    if unmatchable is not None:
+        failed |= unmatchable
+    far = failed & (rng.random(shape) < sensor.far_fraction)
     blob_near = failed & (kind < np.quantile(kind_coarse, sensor.near_fraction))
     too_close = (depth < sensor.min_depth) | blob_near
     missing = (occluded_mask(depth, focal, sensor.baseline)
