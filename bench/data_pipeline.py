@@ -93,9 +93,9 @@ def largest_difference(loader_set, reference_set, count=4):
     return worst
 
 
-def generate(root, recordings):
+def generate(root, per_location):
     """Generate a 2-location simulated V2 set with 1 worker; returns samples/s."""
-    report = generate_batvision('v2', root, locations=2, samples_per_location=recordings // 2,
+    report = generate_batvision('v2', root, locations=2, samples_per_location=per_location,
                                 seed=0, workers=1, progress=False)
     return report.written / report.seconds
 
@@ -105,12 +105,13 @@ def main():
     parser.add_argument('--data', help='BatVision V2 root (default: generate a small set)')
     parser.add_argument('--split', default='train')
     parser.add_argument('--seconds', type=float, default=10.0, help='time per loader measure')
-    parser.add_argument('--recordings', type=int, default=12, help='recordings to generate')
+    parser.add_argument('--per-location', type=int, default=6,
+                        help='recordings generated in each of the 2 locations (at least 3)')
     parser.add_argument('--batch-size', type=int, default=4)
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as scratch:
-        generator_rate = generate(scratch, args.recordings)
+        generator_rate = generate(scratch, args.per_location)
         root = args.data or scratch
         ours = BatvisionV2Dataset(root, split=args.split, audio_format='spectrogram',
                                   max_depth=MAX_DEPTH, depth_norm=True, image_size=IMAGE_SIZE)
