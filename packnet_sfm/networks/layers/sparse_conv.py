@@ -1,22 +1,25 @@
 """Mask-aware dense convolutions for sparse inputs (normalised convolution), the CPU-friendly
 stand-in for the MinkowskiEngine sparse encoder of packnet-sfm's SAN networks.
 
-A feature map travels with a validity mask [B,1,H,W]. Each convolution averages only over
-valid inputs, conv(x * m) / conv(m), and marks an output valid when any input in its window
-was; invalid outputs are exactly zero, so an all-invalid input yields all-zero features."""
+A feature map travels with a validity mask [B,1,H,W]. Each convolution sees only valid
+inputs, renormalised by the fraction of its window they fill (partial convolution:
+conv(x * m) * k^2 / conv(m)), and marks an output valid when any input in its window was;
+invalid outputs are exactly zero, so an all-invalid input yields all-zero features."""
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 
 class SparseConv(nn.Module):
-    """Normalised convolution: weighted mean over the valid inputs of each window, plus bias,
-    ReLU, and zero wherever no input was valid. Returns (features, propagated mask)."""
+    """Normalised (partial) convolution over the valid inputs of each window, scaled as if the
+    window were full, plus bias, ReLU, and zero wherever no input was valid.
+    Returns (features, propagated mask)."""
 
     def __init__(self, in_channels, out_channels, kernel_size=3, stride=1):
         super().__init__()
         self.conv = nn.Conv2d(in_channels, out_channels, kernel_size, stride, kernel_size // 2,
                               bias=False)
+        nn.init.kaiming_normal_(self.conv.weight, nonlinearity='relu')  # no BN to rescale
         self.bias = nn.Parameter(torch.zeros(1, out_channels, 1, 1))
         self.register_buffer('ones', torch.ones(1, 1, kernel_size, kernel_size), persistent=False)
         self.stride, self.padding = stride, kernel_size // 2
@@ -24,7 +27,7 @@ class SparseConv(nn.Module):
     def forward(self, x, mask):
         count = F.conv2d(mask, self.ones, stride=self.stride, padding=self.padding)
         valid = (count > 0).to(x.dtype)
-        out = self.conv(x * mask) / count.clamp(min=1.0) + self.bias
+        out = self.conv(x * mask) * (self.ones.numel() / count.clamp(min=1.0)) + self.bias
         return torch.relu(out) * valid, valid
 
 
