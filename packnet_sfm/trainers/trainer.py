@@ -161,7 +161,7 @@ class Trainer:
             raise FloatingPointError(
                 f"Non-finite loss at epoch {epoch + 1}, step {batch_index} "
                 f"(global step {self.step}): " + ', '.join(f'{k}={v}' for k, v in terms.items()))
-        self.optimizer.zero_grad(set_to_none=True)
+        self.optimizer.zero_grad()  # sets grads to None; Horovod's wrapper takes no argument
         self.scaler.scale(loss).backward()
         self.world.synchronize(self.optimizer)
         if self.cfg.arch.clip_grad > 0:
