@@ -18,7 +18,7 @@ from tqdm import tqdm
 
 from .acoustics import AcousticSettings, simulate_binaural
 from .render import render_view
-from .scene import random_pose, random_room
+from .scene import is_plain_surface, random_pose, random_room
 from .sensor import StereoSensor, simulate_stereo_depth
 from .writer import FORMATS, Sample, atomic_write, remove_stale_temporaries, write_csvs
 
@@ -62,8 +62,9 @@ def simulate_sample(version, seed, location, index, settings=SimulationSettings(
     rng = _rng(seed, SAMPLE_STREAM, location, index)
     pose = random_pose(room, rng)
     view = render_view(room, pose, spec.camera, rng)
-    sensor_depth = simulate_stereo_depth(view.depth, spec.camera.focal, rng, settings.sensor,
-                                         unmatchable=view.window)
+    sensor_depth = simulate_stereo_depth(view.depth, spec.camera.focal, rng,
+                                         textureless=is_plain_surface(view.surface),
+                                         unmatchable=view.window, sensor=settings.sensor)
     audio = simulate_binaural(room, pose, spec.audio_samples, spec.onset, rng, settings.acoustics)
     return Sample(audio=audio, rgb=view.rgb, sensor_depth=sensor_depth), rng
 

@@ -186,6 +186,11 @@ def window_mask(room, hits, coordinates):
     return inside, outside
 
 
+def is_plain_surface(surface):
+    """Mask of pixels on the plain (textureless) walls and ceiling of the room."""
+    return (surface < 4) | (surface == 5)
+
+
 # ----------------------------------------------------------------------------- generation
 
 def _furniture_color(rng):

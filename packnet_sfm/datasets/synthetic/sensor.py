@@ -25,10 +25,11 @@ class StereoSensor:
     edge_width: int = 3
     top_rows: tuple = (6, 24)
     right_band: tuple = (0, 70)
-    failure_fraction: tuple = (0.1, 0.24)
+    failure_fraction: tuple = (0.06, 0.18)
     far_fraction: float = 0.002       # of failed pixels: zero disparity (reported far)
     near_fraction: float = 0.1        # of failure blobs: maximum disparity (reported too close)
-    blob_cell: int = 64               # pixels per cell of the smooth random field of blobs
+    blob_cells: tuple = (64, 16)      # pixels per cell of the random fields shaping blobs
+    textureless_bias: float = 0.6     # how much likelier blobs are on plain walls and ceilings
 
 
 @dataclass(frozen=True)
@@ -65,10 +66,21 @@ def edge_mask(depth, threshold, width):
     return cv2.dilate(edges, kernel).astype(bool)
 
 
-def _smooth_field(rng, shape, cell):
-    """A smooth random field (H, W) and its coarse samples (for cheap quantiles)."""
-    coarse = rng.standard_normal((shape[0] // cell + 2, shape[1] // cell + 2)).astype(np.float32)
-    return cv2.resize(coarse, (shape[1], shape[0]), interpolation=cv2.INTER_CUBIC), coarse
+def _smooth_field(rng, shape, cells):
+    """A smooth random field (H, W): unit-variance noise on grids of ``cells`` pixels, upsampled
+    and summed with amplitudes halving from the coarsest grid."""
+    field = np.zeros(shape, np.float32)
+    for level, cell in enumerate(cells):
+        grid = (shape[0] // cell + 2, shape[1] // cell + 2)
+        coarse = rng.standard_normal(grid).astype(np.float32)
+        field += 0.5 ** level * cv2.resize(coarse, (shape[1], shape[0]),
+                                           interpolation=cv2.INTER_CUBIC)
+    return field
+
+
+def _top_fraction(field, fraction):
+    """Mask of the ``fraction`` largest values of ``field`` (threshold from a subsample)."""
+    return field > np.quantile(field[::8, ::8], 1 - fraction)
 
 
 def border_mask(rng, shape, top_rows, right_band):
@@ -80,17 +92,18 @@ def border_mask(rng, shape, top_rows, right_band):
     return (rows[:, None] < top[None, :]) | (columns[None, :] >= width - right[:, None])
 
 
-def simulate_stereo_depth(depth, focal, rng, sensor=StereoSensor(), unmatchable=None):
-    """Sensor depth map from exact planar depth (metres) seen by the left camera;
-    ``unmatchable`` marks pixels the matcher cannot handle (e.g. glass)."""
+def simulate_stereo_depth(depth, focal, rng, textureless, unmatchable, sensor=StereoSensor()):
+    """Sensor depth map from exact planar depth (metres) seen by the left camera.
+
+    ``textureless`` marks plain surfaces where matching fails more often, ``unmatchable``
+    pixels where it always fails (glass); both (H, W) bool.
+    """
     shape = depth.shape
-    failure, failure_coarse = _smooth_field(rng, shape, sensor.blob_cell)
-    kind, kind_coarse = _smooth_field(rng, shape, sensor.blob_cell)
-    failed = failure > np.quantile(failure_coarse, 1 - rng.uniform(*sensor.failure_fraction))
-    if unmatchable is not None:
-        failed |= unmatchable
+    failure = _smooth_field(rng, shape, sensor.blob_cells) + sensor.textureless_bias * textureless
+    failed = _top_fraction(failure, rng.uniform(*sensor.failure_fraction)) | unmatchable
     far = failed & (rng.random(shape) < sensor.far_fraction)
-    blob_near = failed & (kind < np.quantile(kind_coarse, sensor.near_fraction))
+    blob_near = failed & _top_fraction(_smooth_field(rng, shape, sensor.blob_cells[:1]),
+                                       sensor.near_fraction)
     too_close = (depth < sensor.min_depth) | blob_near
     missing = (occluded_mask(depth, focal, sensor.baseline)
                | edge_mask(depth, sensor.edge_threshold, sensor.edge_width)
