@@ -9,7 +9,12 @@ import pytest
 import soundfile as sf
 from scipy import signal
 
-from packnet_sfm.datasets.synthetic import SimulationSettings, assign_splits, generate_batvision
+from packnet_sfm.datasets.synthetic import (
+    SimulationSettings,
+    assign_splits,
+    generate_batvision,
+    time_generation,
+)
 from packnet_sfm.datasets.synthetic.acoustics import (
     SAMPLE_RATE,
     SPEED_OF_SOUND,
@@ -180,6 +185,15 @@ def test_resume_rewrites_only_the_missing_file_and_clears_stale_temporaries(v2_r
     del before[os.path.relpath(stale, root)]
     assert after.pop(os.path.relpath(victim, root)) >= max(before.values())
     assert after == before
+
+
+def test_time_generation_reports_the_rate_and_leaves_nothing_behind(tmp_path, monkeypatch):
+    monkeypatch.setattr('tempfile.tempdir', str(tmp_path))
+    report = time_generation('v1', locations=1, samples_per_location=3, workers=1,
+                             settings=CHEAP)
+    assert (report.written, report.skipped) == (3, 0)
+    assert report.samples_per_second == pytest.approx(3 / report.seconds)
+    assert os.listdir(tmp_path) == []
 
 
 def _empty_room():
