@@ -11,7 +11,9 @@ from tensorboardX.proto import event_pb2
 from packnet_sfm.datasets.builder import build_dataset, depth_units
 from packnet_sfm.datasets.KITTIDataset import KITTIDataset, parse_split_line, velo_to_image
 from packnet_sfm.datasets.synthetic import kitti as synthetic_kitti
+from packnet_sfm.losses.scale_adaptive_loss import ScaleAdaptiveLoss
 from packnet_sfm.models import build_model
+from packnet_sfm.networks.depth.ResNetSAN01 import ResNetSAN01
 from packnet_sfm.trainers.run import train
 from packnet_sfm.utils.config import load_config
 
@@ -217,3 +219,16 @@ def test_scale_adaptive_terms_reach_tensorboard(kitti_root, tmp_path):
                  'completion/feature_consistency', 'loss'):
         assert any(tag.endswith(term) for tag in tags), (term, sorted(tags))
     assert 'abs_rel' in metrics
+
+
+@pytest.mark.parametrize('name', ['train', 'eval', 'overfit'])
+def test_seed_004_configs_build_scale_adaptive_san_models(name):
+    path = Path(__file__).parents[1] / 'configs' / f'{name}_resnet_san_kitti.yaml'
+    cfg = load_config(path, ['model.depth_net.ResNetSAN01.version', '18nt'])
+    model = build_model(cfg, *depth_units(cfg))
+    assert isinstance(model.depth_net, ResNetSAN01)
+    assert set(model.depth_net.films) == {'0'} and model.depth_net.max_depth == 80.0
+    loss = model.supervised_loss.loss.loss
+    assert isinstance(loss, ScaleAdaptiveLoss)
+    assert (loss.lambda_sg, loss.num_scales) == (0.5, 4)
+    assert cfg.datasets.kitti.input_depth_type == 'velodyne'

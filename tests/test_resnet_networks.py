@@ -141,6 +141,15 @@ def test_depth_nets_predict_four_scales_in_range(net_class, height, width):
     assert all(((d >= 0.5) & (d <= 40.0)).all() for d in depth)
 
 
+def test_untrained_net_starts_near_the_log_middle_of_its_range():
+    torch.manual_seed(0)
+    net = DepthResNet('18nt', min_depth=1.0, max_depth=64.0).eval()
+    with torch.no_grad():
+        depth = net(torch.rand(1, 3, 64, 96))['depth']
+    # sqrt(1 * 64) = 8 m; the random head weights spread it a little
+    assert all(6.0 < d.median() < 10.0 for d in depth)
+
+
 def test_size_not_multiple_of_32_names_the_fix():
     with pytest.raises(ValueError, match='multiples of 32'):
         DepthResNet('18nt')(torch.rand(1, 3, 48, 64))

@@ -1,4 +1,6 @@
 """DepthResNet: ResNet encoder + multi-scale decoder predicting depth from one RGB image."""
+import math
+
 from torch import nn
 
 from packnet_sfm.networks.layers.depth_decoder import DepthDecoder, sigmoid_to_depth
@@ -28,6 +30,16 @@ class DepthResNet(nn.Module):
                                      key='model.depth_net.DepthResNet.version')
         self.decoder = DepthDecoder(self.encoder.num_ch_enc, num_scales)
         self.min_depth, self.max_depth = min_depth, max_depth
+        self.start_at_middle_depth()
+
+    def start_at_middle_depth(self):
+        """Bias the output heads so an untrained net predicts sqrt(min_depth * max_depth), the
+        middle of the range in log depth, rather than a saturating sigmoid(0) ~ 2 * min_depth:
+        metric supervision then starts with useful gradients."""
+        inv_min, inv_max = 1.0 / self.min_depth, 1.0 / self.max_depth
+        middle = ((self.min_depth * self.max_depth) ** -0.5 - inv_max) / (inv_min - inv_max)
+        for head in self.decoder.heads:
+            nn.init.constant_(head.bias, math.log(middle / (1 - middle)))
 
     def decode(self, features):
         """Depth maps in metres, finest first, from the five encoder levels."""
