@@ -23,10 +23,10 @@ DOCKER_RUN = docker run --rm $(shell [ -t 0 ] && echo -it) --gpus all --ipc=host
 
 .PHONY: horovod train-distributed docker-build docker-train docker-run docker-tensorboard
 
-horovod: ## build Horovod 0.28.1 (PyTorch, Gloo) into .venv; seconds from the cached wheel
+horovod: setup ## build Horovod 0.28.1 (PyTorch, Gloo) into .venv; seconds from the cached wheel
 	bash docker/install_horovod.sh $(PYTHON)
 
-train-distributed: ## make train-distributed CONFIG=... NP=4 [HOSTS=host1:2,host2:2] (horovodrun, no Docker)
+train-distributed: horovod ## make train-distributed CONFIG=... NP=4 [HOSTS=host1:2,host2:2] (horovodrun, no Docker)
 	$(VENV)/bin/horovodrun -np $(NP) -H $(HOSTS) $(HOROVODRUN_ARGS) \
 		$(abspath $(PYTHON)) scripts/train.py $(CONFIG) $(ARGS)
 
