@@ -34,7 +34,7 @@ demo: demo-data  ## data, a small U-Net trained for a few epochs, test metrics, 
 	$(PYTHON) scripts/eval.py --checkpoint $$(ls -d $(DEMO_RUNS)/*/ | head -1)last.ckpt --split test
 	@echo "TensorBoard: make tensorboard LOGDIR=$(DEMO_RUNS)"
 
-test: setup  ## the whole test suite
+test: setup horovod  ## the whole test suite (builds Horovod once for the distributed tests)
 	$(PYTHON) -m pytest -q
 
 lint: setup  ## ruff, clean
