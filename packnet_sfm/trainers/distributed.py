@@ -31,6 +31,9 @@ class SingleProcess:
     def gather_objects(self, obj):
         return [obj]
 
+    def average(self, values):
+        return values
+
     def synchronize(self, optimizer):
         """Gradients are local already."""
 
@@ -73,6 +76,13 @@ class Horovod:
     def gather_objects(self, obj):
         """Every rank's picklable `obj`, in rank order."""
         return self.hvd.allgather_object(obj)
+
+    def average(self, values):
+        """A dict of floats averaged over the ranks (every rank passes the same keys)."""
+        names = sorted(values)
+        mean = self.hvd.allreduce(torch.tensor([values[n] for n in names], dtype=torch.float64),
+                                  op=self.hvd.Average, name='epoch_summary')
+        return dict(zip(names, mean.tolist()))
 
     def synchronize(self, optimizer):
         """Finish the gradient allreduce (before clipping or unscaling)."""

@@ -130,7 +130,8 @@ class Trainer:
         return last or (epoch + 1) % self.cfg.arch.validate_every == 0
 
     def train_epoch(self, epoch):
-        """One pass over this rank's shard; returns the mean loss and loss terms."""
+        """One pass over this rank's shard; returns the loss and loss terms averaged over the
+        steps and the ranks."""
         self.model.train()
         set_epoch(self.train_loader, self.cfg.arch.seed, epoch)
         totals, count = {}, 0
@@ -149,7 +150,7 @@ class Trainer:
                 self.logger.scalars({**terms, 'lr': lr, 'samples_per_sec': samples_per_sec},
                                     self.step, 'train/')
             self.step += 1
-        return {name: value / max(count, 1) for name, value in totals.items()}
+        return self.world.average({name: value / max(count, 1) for name, value in totals.items()})
 
     def train_step(self, batch, epoch, batch_index):
         """Forward, backward, optimiser step; returns the loss and its terms as floats."""
