@@ -6,12 +6,12 @@ builds procedural rooms (scene.py), ray-casts depth and RGB from the robot's cam
 BatVision files and split CSVs (writer.py).
 """
 from .generator import (
-                        GenerationReport,
-                        SimulationSettings,
-                        assign_splits,
-                        generate_batvision,
-                        simulate_sample,
-                        time_generation,
+    GenerationReport,
+    SimulationSettings,
+    assign_splits,
+    generate_batvision,
+    simulate_sample,
+    time_generation,
 )
 
 __all__ = ['GenerationReport', 'SimulationSettings', 'assign_splits', 'generate_batvision',
