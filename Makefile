@@ -24,9 +24,9 @@ $(STAMP): pyproject.toml
 setup: $(STAMP)  ## create .venv with CPU torch 2.13.0 and the project (idempotent)
 
 demo-data: setup  ## generate the small simulated BatVision V2 set in data/ if absent
-	@test -f $(DEMO_DATA)/.complete || { \
+	@test -f $(DEMO_DATA).complete || { \
 	  $(PYTHON) scripts/make_synthetic_batvision.py --version v2 --output $(DEMO_DATA) \
-	    --locations 4 --samples-per-location 75 --seed 0 && touch $(DEMO_DATA)/.complete; }
+	    --locations 4 --samples-per-location 75 --seed 0 && touch $(DEMO_DATA).complete; }
 
 demo: demo-data  ## data, a small U-Net trained for a few epochs, test metrics, paths
 	rm -rf $(DEMO_RUNS)

@@ -167,9 +167,17 @@ def test_v2_root_without_split_csv_is_an_error(tmp_path):
         BatvisionV2Dataset(str(tmp_path / 'missing'))
 
 
+def test_v2_location_held_out_of_a_split_has_an_empty_csv(tmp_path):
+    add_location(tmp_path, 'Attic')
+    add_location(tmp_path, 'Office', rows=[])
+    dataset = BatvisionV2Dataset(str(tmp_path), audio_format='waveform')
+    assert dataset.locations == ['Attic', 'Office']
+    assert [dataset[i]['location'] for i in range(len(dataset))] == ['Attic']
+
+
 def test_v2_csv_without_rows_or_with_missing_columns_is_an_error(tmp_path):
     location = add_location(tmp_path, 'Attic', rows=[])
-    with pytest.raises(BatvisionDataError, match='train.csv lists no recordings'):
+    with pytest.raises(BatvisionDataError, match=r"train.csv files of \['Attic'\].*no recordings"):
         BatvisionV2Dataset(str(tmp_path))
     write_csv(os.path.join(location, 'train.csv'), ['audio path', 'depth path'], [['a', 'b']])
     with pytest.raises(BatvisionDataError,

@@ -40,6 +40,7 @@ class BatvisionV1Dataset(BatvisionDataset):
         columns = AUDIO_COLUMNS + (CAMERA_COLUMNS if load_rgb else ())
         self.recordings = [self.recording(row, f'row {number} of {csv_path}')
                            for number, row in read_split_csv(csv_path, columns)]
+        self.require_recordings(csv_path)
 
     def recording(self, row, source):
         """A Recording from one CSV row; the location is the date folder."""

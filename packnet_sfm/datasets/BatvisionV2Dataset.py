@@ -69,6 +69,7 @@ class BatvisionV2Dataset(BatvisionDataset):
             csv_path = os.path.join(root, location, self.csv_name)
             self.recordings += [self.recording(row, f'row {number} of {csv_path}', location)
                                 for number, row in read_split_csv(csv_path, columns)]
+        self.require_recordings(f"The {self.csv_name} files of {self.locations} under {root}")
 
     def select_locations(self, locations, exclude_locations):
         """Sorted location folders holding the split's CSV, after include/exclude lists."""

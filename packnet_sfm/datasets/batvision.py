@@ -44,7 +44,8 @@ def split_csv_name(split):
 
 
 def read_split_csv(path, columns):
-    """(row number, row dict) of a split CSV, after checking its columns and that it has rows."""
+    """(row number, row dict) of a split CSV, after checking its columns. A CSV may list no
+    rows (a V2 location held out of training); the dataset checks its whole split."""
     if not os.path.isfile(path):
         raise BatvisionDataError(f"Missing split file {path}; point the dataset path at a "
                                  f"BatVision root that holds it")
@@ -55,10 +56,7 @@ def read_split_csv(path, columns):
             raise BatvisionDataError(
                 f"{path} lacks the column(s) {missing}; found {reader.fieldnames}. Use the "
                 f"dataset's original CSV files")
-        rows = list(enumerate(reader, start=2))
-    if not rows:
-        raise BatvisionDataError(f"{path} lists no recordings; restore the dataset's CSV file")
-    return rows
+        return list(enumerate(reader, start=2))
 
 
 def require_file(path, what, source):
@@ -176,6 +174,12 @@ class BatvisionDataset(Dataset):
 
     def __len__(self):
         return len(self.recordings)
+
+    def require_recordings(self, where):
+        """An error naming `where` (the CSVs read) when the split lists no recording."""
+        if not self.recordings:
+            raise BatvisionDataError(f"{where} list(s) no recordings for split '{self.split}'; "
+                                     f"restore the dataset's CSV files or choose other locations")
 
     def depth(self, recording):
         """`depth` and `valid` of a recording; an error when it has no usable pixel."""
