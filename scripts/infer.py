@@ -8,7 +8,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from packnet_sfm.datasets.audio import audio_features
 from packnet_sfm.datasets.batvision import BatvisionDataError, load_npy
@@ -16,6 +15,7 @@ from packnet_sfm.datasets.BatvisionV2Dataset import echo_samples, read_stereo_wa
 from packnet_sfm.models import load_trained_model
 from packnet_sfm.utils.cli import run_cli
 from packnet_sfm.utils.config import load_config
+from packnet_sfm.utils.progress import progress
 from packnet_sfm.utils.visualization import colorize_depth, save_png
 
 
@@ -55,7 +55,7 @@ def main():
     model = load_trained_model(cfg, args.checkpoint)
     output = Path(args.output)
     output.mkdir(parents=True, exist_ok=True)
-    for path in tqdm(recordings(args.input), desc='infer'):
+    for path in progress(recordings(args.input), desc='infer'):
         features = audio_features(read_waveform(path, options.max_depth), options.audio_format,
                                   options.image_size, options.preprocessing)
         depth = model.infer({'audio': features[None]})[0, 0].numpy()

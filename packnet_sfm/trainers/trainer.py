@@ -22,6 +22,7 @@ from packnet_sfm.utils.checkpoint import (
     set_rng_state,
 )
 from packnet_sfm.utils.config import dump, to_dict
+from packnet_sfm.utils.progress import progress
 from packnet_sfm.utils.seed import set_seed
 from packnet_sfm.utils.visualization import save_png
 
@@ -135,7 +136,7 @@ class Trainer:
         self.model.train()
         set_epoch(self.train_loader, self.cfg.arch.seed, epoch)
         totals, count = {}, 0
-        bar = tqdm(self.train_loader, desc=f'Epoch {epoch + 1}/{self.cfg.arch.max_epochs}',
+        bar = progress(self.train_loader, desc=f'Epoch {epoch + 1}/{self.cfg.arch.max_epochs}',
                    disable=not self.world.is_main, leave=False)
         for batch_index, batch in enumerate(bar):
             started = time.time()

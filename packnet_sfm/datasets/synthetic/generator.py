@@ -14,7 +14,8 @@ from functools import lru_cache
 from multiprocessing import get_context
 
 import numpy as np
-from tqdm import tqdm
+
+from packnet_sfm.utils.progress import progress as progress_bar
 
 from .acoustics import AcousticSettings, simulate_binaural
 from .render import render_view
@@ -137,7 +138,7 @@ def generate_batvision(version, output, locations, samples_per_location, seed, w
     todo = [(output, version, seed, loc, index, settings) for loc, index in sorted(split_of)
             if _missing_files(output, version, loc, index)]
     start = time.perf_counter()
-    with tqdm(total=len(todo), desc=f'BatVision {version} synthetic', unit='sample',
+    with progress_bar(total=len(todo), desc=f'BatVision {version} synthetic', unit='sample',
               disable=not progress) as bar:
         if workers == 1 or len(todo) <= 1:
             for task in todo:
