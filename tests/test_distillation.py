@@ -1,6 +1,7 @@
 """Knowledge distillation (seed 003): the loss terms against hand values, the adaptive schedule,
 the frozen teacher, and tiny teacher -> student runs on the simulated V2 set."""
 import math
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -224,7 +225,8 @@ def test_experiment_script_runs_the_five_and_prints_one_table(tiny_bv2, tmp_path
          '--batch-size', '4', '--image-size', '32', '--base-channels', '4', '--num-workers',
          '0', '--markdown', str(tmp_path / 'table.md'), 'log.images_every', '0',
          'model.depth_net.BinauralAttentionUNet.num_heads', '2'],
-        capture_output=True, text=True, cwd=tmp_path, timeout=900)
+        capture_output=True, text=True, cwd=tmp_path, timeout=900,
+        env={**os.environ, 'OMP_NUM_THREADS': '1'})
     assert result.returncode == 0, result.stderr[-3000:]
     table = (tmp_path / 'table.md').read_text().splitlines()
     assert table[0].startswith('| experiment | rmse_final |') and 'test_rmse' in table[0]
