@@ -9,7 +9,7 @@ DEMO_DATA := data/batvision_v2_demo
 DEMO_RUNS := runs/demo
 ARGS ?=
 
-.PHONY: help setup demo demo-data test lint train tensorboard bench clean
+.PHONY: help setup demo demo-data test lint train tensorboard bench clean distill-experiments
 
 help:  ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-20s %s\n", $$1, $$2}'
@@ -50,6 +50,16 @@ tensorboard: setup  ## TensorBoard over LOGDIR (default runs/)
 
 bench: setup  ## benchmarks under bench/ (ratios against references measured in the same run)
 	for b in bench/*.py; do $(PYTHON) $$b || exit 1; done
+
+DISTILL_DATA ?= data/batvision_v2_distill
+DISTILL_RUNS ?= runs/distill_v2_synthetic
+distill-experiments: setup  ## seed 003: RGB teacher, audio-only and 3 distilled students, one table
+	@test -f $(DISTILL_DATA).complete || { \
+	  $(PYTHON) scripts/make_synthetic_batvision.py --version v2 --output $(DISTILL_DATA) \
+	    --locations 5 --samples-per-location 80 --seed 0 && touch $(DISTILL_DATA).complete; }
+	OMP_NUM_THREADS=1 $(PYTHON) scripts/run_distillation_experiments.py --data $(DISTILL_DATA) \
+	  --runs $(DISTILL_RUNS) --epochs 10 --batch-size 4 --lr 0.005 --image-size 32 \
+	  --base-channels 8 --num-workers 1 --markdown $(DISTILL_RUNS)/table.md $(ARGS)
 
 clean:  ## remove generated data and runs (keeps .venv)
 	rm -rf data runs
