@@ -4,7 +4,9 @@ data if needed, trains each experiment config with the same overrides (scripts/t
 evaluates last.ckpt on the test split (scripts/eval.py), measures the residual of the
 Base+Residual runs, and writes a Markdown summary with the seed 001 claims checked.
 
-    python scripts/run_seed_comparison.py [--epochs 8] [--image-size 128] [--jobs 2]
+    python scripts/run_seed_comparison.py                  # 4 models, 8 epochs: ~25 min, 2 cores
+    python scripts/run_seed_comparison.py --epochs 20 --jobs 3 --runs runs/seed_comparison_20ep \
+        --experiments unet base_residual base_residual_adaptive
 
 Rerunning skips finished experiments and resumes interrupted ones from their last.ckpt.
 """
@@ -60,7 +62,7 @@ def parse_args(argv=None):
     parser.add_argument('--warmup-epochs', type=int, default=None,
                         help='Base+Residual warm-up (default: a quarter of the epochs, as 20/80)')
     parser.add_argument('--image-size', type=int, default=128, help='multiple of 128 (U-Net)')
-    parser.add_argument('--batch-size', type=int, default=16)
+    parser.add_argument('--batch-size', type=int, default=8)
     parser.add_argument('--preprocessing', default='improved', choices=('official', 'improved'),
                         help="'improved': nearest-resized depth with an explicit valid mask")
     parser.add_argument('--unet-ngf', type=int, default=16)
