@@ -15,7 +15,7 @@ _C.arch.validate_every = 1              # validate (and save best checkpoints) e
 _C.arch.amp = 'none'                    # mixed precision on CUDA: 'none' | 'bf16' | 'fp16'
 _C.arch.clip_grad = 0.0                 # max gradient norm; 0 disables clipping
 _C.arch.device = 'auto'                 # 'auto' (CUDA when available) | 'cpu' | 'cuda'
-_C.arch.distributed = 'auto'            # 'auto' (Horovod when launched by horovodrun/mpirun) | 'none' | 'horovod'
+_C.arch.distributed = 'auto'            # 'auto' (Horovod under horovodrun/mpirun) | 'none' | 'horovod'
 _C.arch.scale_lr = False                # multiply the learning rate by the number of ranks
 _C.arch.deterministic = False           # torch deterministic algorithms (slower on GPU)
 
@@ -25,7 +25,7 @@ _C.arch.deterministic = False           # torch deterministic algorithms (slower
 _C.checkpoint = CN()
 _C.checkpoint.filepath = 'runs'         # run folders go under this directory
 _C.checkpoint.monitor = 'rmse'          # validation metric that ranks checkpoints
-_C.checkpoint.save_top_k = 1            # keep the k best checkpoints by `monitor` (0: only last.ckpt)
+_C.checkpoint.save_top_k = 1            # keep the k best by `monitor` (0: only last.ckpt)
 
 _C.log = CN()
 _C.log.images_every = 1                 # write a picture grid every N validations (0 disables)
@@ -181,7 +181,7 @@ _C.model.pose_net.PoseResNet.pretrained_path = ''
 _C.datasets = CN()
 # Options of the BatVision loaders, shared by the train, validation and test splits.
 _C.datasets.batvision = CN()
-_C.datasets.batvision.audio_format = 'spectrogram'  # 'spectrogram' | 'mel_spectrogram' (V2) | 'waveform'
+_C.datasets.batvision.audio_format = 'spectrogram'  # spectrogram | mel_spectrogram (V2) | waveform
 _C.datasets.batvision.max_depth = 30.0              # metres; depth is clipped to it
 _C.datasets.batvision.depth_norm = True             # depth divided by max_depth
 _C.datasets.batvision.image_size = 256              # features and depth resized to image_size^2
