@@ -15,7 +15,7 @@ _C.arch.validate_every = 1              # validate (and save best checkpoints) e
 _C.arch.amp = 'none'                    # mixed precision on CUDA: 'none' | 'bf16' | 'fp16'
 _C.arch.clip_grad = 0.0                 # max gradient norm; 0 disables clipping
 _C.arch.device = 'auto'                 # 'auto' (CUDA when available) | 'cpu' | 'cuda'
-_C.arch.distributed = 'auto'            # 'auto' (Horovod under horovodrun/mpirun) | 'none' | 'horovod'
+_C.arch.distributed = 'auto'            # 'auto' (Horovod under horovodrun) | 'none' | 'horovod'
 _C.arch.scale_lr = False                # multiply the learning rate by the number of ranks
 _C.arch.deterministic = False           # torch deterministic algorithms (slower on GPU)
 
