@@ -34,7 +34,8 @@ demo: demo-data  ## data, a small U-Net trained for a few epochs, test metrics, 
 	$(PYTHON) scripts/eval.py --checkpoint $$(ls -d $(DEMO_RUNS)/*/ | head -1)last.ckpt --split test
 	@echo "TensorBoard: make tensorboard LOGDIR=$(DEMO_RUNS)"
 
-test: setup horovod  ## the whole test suite (builds Horovod once for the distributed tests)
+test: setup horovod  ## lint, then the whole test suite (builds Horovod once for the distributed tests)
+	$(VENV)/bin/ruff check packnet_sfm configs scripts tests bench
 	$(PYTHON) -m pytest -q
 
 lint: setup  ## ruff, clean
