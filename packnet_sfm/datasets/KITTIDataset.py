@@ -125,7 +125,7 @@ class KITTIDataset(Dataset):
             raise ValueError(f"None of the {len(entries)} frames of {self.split_path} has all "
                              f"its files under {root} (image, {len(self.context_offsets)} "
                              f"context frames, {depth_type} depth, input depth)")
-        self._projections = {}
+        self._projections, self._intrinsics = {}, {}
 
     def image_path(self, folder, frame, camera):
         return os.path.join(self.root, folder, f'image_{camera:02d}', 'data', f'{frame:010d}.png')
@@ -189,12 +189,14 @@ class KITTIDataset(Dataset):
         return depth.astype(np.float32) / 256.0
 
     def intrinsics(self, folder, camera, original):
-        """Intrinsics [3,3] of `camera` at image_shape."""
-        cam = read_calib_file(os.path.join(self.root, folder.split('/')[0],
-                                           'calib_cam_to_cam.txt'))
-        K = torch.from_numpy(cam[f'P_rect_{camera:02d}'].reshape(3, 4)[:, :3].copy())
-        return scale_intrinsics(K, self.image_shape[1] / original[1],
-                                self.image_shape[0] / original[0]).float()
+        """Intrinsics [3,3] of `camera` at image_shape (read once per date and camera)."""
+        key = (folder.split('/')[0], camera, original)
+        if key not in self._intrinsics:
+            cam = read_calib_file(os.path.join(self.root, key[0], 'calib_cam_to_cam.txt'))
+            K = torch.from_numpy(cam[f'P_rect_{camera:02d}'].reshape(3, 4)[:, :3].copy())
+            self._intrinsics[key] = scale_intrinsics(K, self.image_shape[1] / original[1],
+                                                     self.image_shape[0] / original[0]).float()
+        return self._intrinsics[key].clone()
 
     def __getitem__(self, idx):
         folder, frame, camera = self.samples[idx]
