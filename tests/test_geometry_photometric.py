@@ -132,6 +132,8 @@ def test_smoothness_is_zero_for_constant_depth_and_multi_scale_depths_are_upsamp
     assert torch.isclose(total, loss.metrics['photometric/reprojection'])
 
 
-def test_unknown_reduce_op_names_the_key():
+def test_unknown_reduce_op_and_automask_with_mean_name_the_keys():
     with pytest.raises(ValueError, match='photometric_reduce_op'):
         MultiViewPhotometricLoss(photometric_reduce_op='median')
+    with pytest.raises(ValueError, match="automask .* needs photometric_reduce_op 'min'"):
+        MultiViewPhotometricLoss(photometric_reduce_op='mean', automask=True)

@@ -49,7 +49,7 @@ class MultiViewPhotometricLoss(LossBase):
         'min' (per-pixel minimum reprojection over contexts) or 'mean'.
     automask : bool
         Add the unwarped contexts as candidates, masking pixels that do not move (static
-        camera, objects moving with it).
+        camera, objects moving with it); needs photometric_reduce_op 'min'.
     padding_mode : str
         grid_sample padding for pixels warped outside a context image.
 
@@ -65,6 +65,9 @@ class MultiViewPhotometricLoss(LossBase):
         if photometric_reduce_op not in ('min', 'mean'):
             raise ValueError("model.loss.photometric.photometric_reduce_op must be 'min' or "
                              f"'mean', got '{photometric_reduce_op}'")
+        if automask and photometric_reduce_op != 'min':
+            raise ValueError("model.loss.photometric.automask competes the unwarped contexts "
+                             "per pixel: it needs photometric_reduce_op 'min' (or automask false)")
         self.num_scales = num_scales
         self.ssim_loss_weight = ssim_loss_weight
         self.smooth_loss_weight = smooth_loss_weight
