@@ -63,12 +63,13 @@ class BaseResidualModel(SemiSupModel):
         """The parent's 'prediction' grid and a 'decomposition' grid: one row of
         Base | Residual | Final | GT per sample, the residual on a diverging map centred at 0."""
         limit = self.depth_net.residual_scale * self.max_depth
+        scale = self.picture_depth_range(batch, output, num_images)
         rows = []
         for i in range(min(num_images, output['depth'].shape[0])):
             valid = batch['valid'][i]
-            rows.append([('base', colorize_depth(output['base'][i], self.max_depth)),
+            rows.append([('base', colorize_depth(output['base'][i], scale)),
                          (f'residual +-{limit:.3g} m', colorize_signed(output['residual'][i],
                                                                       limit)),
-                         ('final', colorize_depth(output['depth'][i], self.max_depth)),
-                         ('ground truth', colorize_depth(output['gt'][i], self.max_depth, valid))])
+                         ('final', colorize_depth(output['depth'][i], scale)),
+                         ('ground truth', colorize_depth(output['gt'][i], scale, valid))])
         return {**super().pictures(batch, output, num_images), 'decomposition': make_grid(rows)}

@@ -90,9 +90,18 @@ class SemiSupModel(nn.Module):
                    photometric.detach()}
         return (1 - w) * photometric + w * supervised, metrics
 
+    def picture_depth_range(self, batch, output, num_images):
+        """Metres at the far end of the pictures' shared colour scale: the 99th percentile of
+        the ground truth shown (max_depth hides indoor rooms in its near tenth)."""
+        shown = output['gt'][:num_images][batch['valid'][:num_images]]
+        if shown.numel() == 0:
+            return self.max_depth
+        return max(float(torch.quantile(shown.float().cpu(), 0.99)), 1e-3)
+
     def pictures(self, batch, output, num_images=4):
         """{'prediction': grid of input | prediction | GT | |error| rows on a shared scale}."""
-        scale, error_scale = self.max_depth, self.max_depth / 4
+        scale = self.picture_depth_range(batch, output, num_images)
+        error_scale = scale / 2
         rows = []
         for i in range(min(num_images, output['depth'].shape[0])):
             pred, gt, valid = output['depth'][i], output['gt'][i], batch['valid'][i]
