@@ -93,3 +93,12 @@ def test_bad_config_key_ends_the_cli_with_one_clear_line(tiny_config):
     assert result.stderr.strip().splitlines()[-1].startswith(
         "error: Unknown config key 'arch.max_epoch'")
     assert 'Traceback' not in result.stderr
+
+
+def test_pictures_share_a_colour_scale_set_by_the_ground_truth_shown(tiny_config):
+    model = Trainer(load_config(tiny_config), tiny_config.parent / 'pic_run', SingleProcess()).model
+    gt = torch.linspace(0.0, 4.0, 101).reshape(1, 1, 1, 101).repeat(2, 1, 1, 1)
+    valid = gt > 0
+    valid[1] = False  # a sample's holes do not count
+    assert model.picture_depth_range({'valid': valid}, {'gt': gt}, 2) == pytest.approx(3.9604, abs=1e-5)  # 3.96 + 0.01 * 0.04
+    assert model.picture_depth_range({'valid': valid & False}, {'gt': gt}, 2) == 30.0
