@@ -43,11 +43,11 @@ class BaseResidualModel(SemiSupModel):
         """True once the curriculum has passed the warm-up."""
         return self.curriculum and self.epoch >= self.supervised_loss.warmup_epochs
 
-    def predict(self, batch):
+    def predict(self, batch, return_features=False):
         """The network's final, base and residual maps, converted to metres."""
-        output = self.depth_net(**self.network_inputs(batch), detach_base=self.detach_base)
+        output = super().predict(batch, return_features, detach_base=self.detach_base)
         return {**output, **{key: [d * self.depth_scale for d in output[key]]
-                             for key in ('depth', *DECOMPOSITION_KEYS)}}
+                             for key in DECOMPOSITION_KEYS}}
 
     def forward(self, batch):
         """{'loss', 'metrics' (loss_recon, loss_base, loss_sparse), 'depth', 'base', 'residual',

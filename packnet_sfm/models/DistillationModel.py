@@ -61,10 +61,10 @@ class DistillationModel(SemiSupModel):
         """w_kd of the current epoch."""
         return kd_weight(self.epoch, self.max_epochs, self.schedule, self.final_kd_fraction)
 
-    def predict(self, batch):
+    def predict(self, batch, return_features=False):
         """The student's output in metres, with its features when training with feature KD."""
-        return output_in_metres(self, batch,
-                                self.training and self.distillation_loss.uses_features)
+        uses_features = self.training and self.distillation_loss.uses_features
+        return super().predict(batch, return_features or uses_features)
 
     @torch.no_grad()
     def teacher_predict(self, batch):
@@ -74,7 +74,7 @@ class DistillationModel(SemiSupModel):
             raise ValueError(f"The distillation teacher ({type(self.teacher.depth_net).__name__})"
                              f" needs '{key}' in the batch; for BatVision set "
                              f"datasets.batvision.load_rgb true")
-        return output_in_metres(self.teacher, batch, self.distillation_loss.uses_features)
+        return self.teacher.predict(batch, self.distillation_loss.uses_features)
 
     def forward(self, batch):
         """The student's SemiSupModel output; in training, its loss becomes
@@ -93,12 +93,6 @@ class DistillationModel(SemiSupModel):
                    'task': task.detach(), 'w_kd': torch.tensor(w_kd),
                    'w_task': torch.tensor(2.0 - w_kd)}
         return {**output, 'loss': (2.0 - w_kd) * task + w_kd * distillation, 'metrics': metrics}
-
-
-def output_in_metres(model, batch, return_features):
-    """`model.depth_net` on the batch, every depth map converted to metres."""
-    output = model.depth_net(**model.network_inputs(batch), return_features=return_features)
-    return {**output, 'depth': [d * model.depth_scale for d in output['depth']]}
 
 
 def freeze(teacher):

@@ -58,9 +58,12 @@ class SemiSupModel(nn.Module):
         """The batch entries the depth network declares in `input_keys`."""
         return {key: batch.get(key) for key in self.depth_net.input_keys}
 
-    def predict(self, batch):
-        """The depth network's output with every depth map converted to metres."""
-        output = self.depth_net(**self.network_inputs(batch))
+    def predict(self, batch, return_features=False, **net_kwargs):
+        """The depth network's output with every depth map converted to metres (and its
+        'features' when asked); `net_kwargs` go to the network's forward."""
+        if return_features:
+            net_kwargs['return_features'] = True
+        output = self.depth_net(**self.network_inputs(batch), **net_kwargs)
         return {**output, 'depth': [d * self.depth_scale for d in output['depth']]}
 
     def forward(self, batch):
