@@ -10,7 +10,8 @@ import numpy as np
 import torch
 
 from packnet_sfm.datasets.audio import audio_features
-from packnet_sfm.datasets.batvision import BatvisionDataError, load_npy
+from packnet_sfm.datasets.batvision import BatvisionDataError
+from packnet_sfm.datasets.BatvisionV1Dataset import read_ears
 from packnet_sfm.datasets.BatvisionV2Dataset import echo_samples, read_stereo_wav
 from packnet_sfm.models import load_trained_model
 from packnet_sfm.utils.cli import run_cli
@@ -37,8 +38,7 @@ def read_waveform(path, max_depth):
         return read_stereo_wav(str(path), echo_samples(max_depth), source='--input')
     if path.name.endswith('_left.npy'):
         right = path.with_name(path.name.replace('_left.npy', '_right.npy'))
-        channels = [load_npy(str(p), 'audio', '--input') for p in (path, right)]
-        return torch.from_numpy(np.stack(channels).astype(np.float32))
+        return read_ears((str(path), str(right)), '--input')
     raise BatvisionDataError(f"{path} is neither a V2 .wav nor a V1 *_left.npy recording")
 
 

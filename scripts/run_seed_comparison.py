@@ -13,6 +13,7 @@ Rerunning skips finished experiments and resumes interrupted ones from their las
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -116,9 +117,13 @@ def train_and_evaluate(args, name):
     Path(args.runs).mkdir(parents=True, exist_ok=True)
     seconds = None
     if not finished:
-        # An interrupted run resumes from its last.ckpt (which holds the config).
-        start = [str(checkpoint)] if checkpoint.is_file() else [EXPERIMENTS[name][0],
-                                                                 *overrides(args, name)]
+        # An interrupted run resumes from its last.ckpt (which holds the config) up to
+        # --epochs; a folder without one (a run killed before its first epoch) starts over.
+        if checkpoint.is_file():
+            start = [str(checkpoint), 'arch.max_epochs', str(args.epochs)]
+        else:
+            shutil.rmtree(run_dir, ignore_errors=True)
+            start = [EXPERIMENTS[name][0], *overrides(args, name)]
         seconds = run([sys.executable, 'scripts/train.py', *start],
                       Path(args.runs) / f'{name}_train.log')
     run([sys.executable, 'scripts/eval.py', '--checkpoint', str(checkpoint), '--split', 'test'],

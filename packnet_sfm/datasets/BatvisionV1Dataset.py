@@ -25,6 +25,16 @@ AUDIO_COLUMNS = ('depth path', 'audio path left', 'audio path right')
 CAMERA_COLUMNS = ('camera path left',)
 
 
+def read_ears(paths, source):
+    """The left and right ear .npy files of a recording as float32 [2, T]."""
+    channels = [load_npy(path, 'audio', source) for path in paths]
+    if any(c.ndim != 1 for c in channels) or channels[0].shape != channels[1].shape:
+        raise BatvisionDataError(
+            f"Audio files {list(paths)} (listed in {source}) must be 1-D arrays of equal "
+            f"length, got shapes {[c.shape for c in channels]}; re-download")
+    return torch.from_numpy(np.stack(channels).astype(np.float32))
+
+
 class BatvisionV1Dataset(BatvisionDataset):
     """BatVision V1 recordings of one split. Only linear spectrograms and waveforms: the
     official V1 recipe has no mel features."""
@@ -53,13 +63,7 @@ class BatvisionV1Dataset(BatvisionDataset):
                          location=left.replace('\\', '/').split('/')[0], source=source)
 
     def read_waveform(self, recording):
-        """Left and right channels as float32 [2, T]."""
-        channels = [load_npy(path, 'audio', recording.source) for path in recording.audio]
-        if any(c.ndim != 1 for c in channels) or channels[0].shape != channels[1].shape:
-            raise BatvisionDataError(
-                f"Audio files {recording.audio} (listed in {recording.source}) must be 1-D "
-                f"arrays of equal length, got shapes {[c.shape for c in channels]}; re-download")
-        return torch.from_numpy(np.stack(channels).astype(np.float32))
+        return read_ears(recording.audio, recording.source)
 
     def read_depth_mm(self, recording):
         return load_npy(recording.depth, 'depth', recording.source)

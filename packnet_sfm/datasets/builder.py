@@ -3,6 +3,7 @@
 import torch
 from torch.utils.data import ConcatDataset, DataLoader, DistributedSampler
 
+from packnet_sfm.utils.errors import InputError
 from packnet_sfm.utils.load import accepted_kwargs, load_class
 from packnet_sfm.utils.seed import seed_worker
 
@@ -32,6 +33,11 @@ def build_dataset(cfg, split_key):
     for name, path, split in zip(node.dataset, node.path, node.split):
         cls = dataset_class(name)
         split_options = {k: v for k, v in node.items() if k not in LOADER_KEYS}
+        ignored = [k for k, v in split_options.items() if v and k not in accepted_kwargs(
+            cls, split_options)]
+        if ignored:
+            raise InputError(f"datasets.{split_key}.{ignored[0]} is set but {cls.__name__} "
+                             f"has no such option; leave it empty")
         options = {**cfg.datasets[cls.config_node], **split_options}
         parts.append(cls(path, split=split, **accepted_kwargs(cls, options)))
     return parts[0] if len(parts) == 1 else ConcatDataset(parts)

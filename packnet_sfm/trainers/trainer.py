@@ -62,6 +62,7 @@ class Trainer:
         self.cfg, self.run_dir, self.world = cfg, Path(run_dir), world
         self.device = select_device(cfg.arch.device, world)
         set_seed(cfg.arch.seed)
+        torch.use_deterministic_algorithms(cfg.arch.deterministic, warn_only=True)
         self.model = build_model(cfg, *depth_units(cfg)).to(self.device)
         self._initialise_weights()
         self.train_loader = build_loader(cfg, 'train', build_dataset(cfg, 'train'), world)

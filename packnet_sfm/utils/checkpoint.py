@@ -49,7 +49,8 @@ def rng_state():
     py_state = random.getstate()
     return {'python': [py_state[0], list(py_state[1]), py_state[2]],
             'numpy': [np_state[0], torch.from_numpy(np_state[1].copy()), *np_state[2:]],
-            'torch': torch.get_rng_state()}
+            'torch': torch.get_rng_state(),
+            'cuda': torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []}
 
 
 def set_rng_state(state):
@@ -59,6 +60,8 @@ def set_rng_state(state):
     name, keys, *rest = state['numpy']
     np.random.set_state((name, keys.numpy(), *rest))
     torch.set_rng_state(state['torch'])
+    if state.get('cuda') and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state['cuda'])
 
 
 def is_better(metric, value, reference):
@@ -69,9 +72,9 @@ def is_better(metric, value, reference):
 class TopKCheckpoints:
     """Keeps the `k` best checkpoint files of a run by one monitored metric."""
 
-    def __init__(self, folder, monitor='rmse', k=1, kept=()):
+    def __init__(self, folder, monitor='rmse', k=1):
         self.folder, self.monitor, self.k = Path(folder), monitor, k
-        self.kept = [tuple(item) for item in kept]  # (value, filename), best first
+        self.kept = []  # (value, filename), best first; a resumed run restores it
 
     def update(self, state, epoch, metrics):
         """Save `state` if it ranks among the best `k`; delete the file it pushes out."""

@@ -4,8 +4,9 @@ import json
 import math
 from pathlib import Path
 
+from packnet_sfm.utils.checkpoint import HIGHER_IS_BETTER
+
 VAL_METRICS_FILE = 'val_metrics.jsonl'
-HIGHER_IS_BETTER = {'a1', 'a2', 'a3'}
 
 
 def read_val_metrics(run_dir):
