@@ -150,6 +150,12 @@ def test_untrained_net_starts_near_the_log_middle_of_its_range():
     assert all(6.0 < d.median() < 10.0 for d in depth)
 
 
+@pytest.mark.parametrize('net_class', [DepthResNet, ResNetSAN01])
+def test_normalised_depth_is_refused_because_the_range_is_in_metres(net_class):
+    with pytest.raises(ValueError, match='depth_norm false'):
+        net_class('18nt', depth_scale=30.0)
+
+
 def test_size_not_multiple_of_32_names_the_fix():
     with pytest.raises(ValueError, match='multiples of 32'):
         DepthResNet('18nt')(torch.rand(1, 3, 48, 64))

@@ -40,7 +40,8 @@ class SemiSupModel(nn.Module):
     def from_config(cfg_cls, cfg, depth_scale, max_depth, **kwargs):
         loss = cfg.model.loss
         method = loss.supervised_method
-        return cfg_cls(depth_net=build_depth_net(cfg, max_depth=max_depth),
+        return cfg_cls(depth_net=build_depth_net(cfg, max_depth=max_depth,
+                                                 depth_scale=depth_scale),
                        supervised_method=method,
                        supervised_loss_weight=loss.supervised_loss_weight,
                        supervised_num_scales=loss.supervised_num_scales,

@@ -7,9 +7,9 @@ DEPTH_NETS = 'packnet_sfm.networks.depth'
 def build_depth_net(cfg, **context):
     """Build `cfg.model.depth_net.name` with its config sub-node as keyword arguments.
 
-    `context` holds values the run derives rather than configures (e.g. `max_depth`, the
-    output range in the units of the batch depth); each is passed only when the network's
-    constructor names it.
+    `context` holds values the run derives rather than configures (`max_depth`, the output
+    range in the units of the batch depth, and `depth_scale`, metres per such unit); each is
+    passed only when the network's constructor names it.
     """
     name = cfg.model.depth_net.name
     cls = load_class(name, DEPTH_NETS)

@@ -24,8 +24,12 @@ class DepthResNet(nn.Module):
     input_keys = ('rgb',)
 
     def __init__(self, version='18pt', min_depth=0.1, max_depth=80.0, pretrained_path='',
-                 num_scales=4):
+                 num_scales=4, depth_scale=1.0):
         super().__init__()
+        if depth_scale != 1.0:
+            raise ValueError(f"{type(self).__name__} predicts (and reads input depth in) metres "
+                             "between min_depth and max_depth; turn depth normalisation off "
+                             "(datasets.batvision.depth_norm false)")
         self.encoder = build_encoder(version, pretrained_path,
                                      key='model.depth_net.DepthResNet.version')
         self.decoder = DepthDecoder(self.encoder.num_ch_enc, num_scales)

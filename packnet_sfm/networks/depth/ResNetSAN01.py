@@ -29,8 +29,8 @@ class ResNetSAN01(DepthResNet):
     input_keys = ('rgb', 'input_depth')
 
     def __init__(self, version='18pt', min_depth=0.1, max_depth=80.0, use_film=False,
-                 film_scales=(0,), pretrained_path='', num_scales=4):
-        super().__init__(version, min_depth, max_depth, pretrained_path, num_scales)
+                 film_scales=(0,), pretrained_path='', num_scales=4, depth_scale=1.0):
+        super().__init__(version, min_depth, max_depth, pretrained_path, num_scales, depth_scale)
         channels = self.encoder.num_ch_enc
         if use_film and not set(film_scales) <= set(range(len(channels))):
             raise ValueError(f"model.depth_net.ResNetSAN01.film_scales {list(film_scales)} must "
