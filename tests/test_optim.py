@@ -21,6 +21,7 @@ def test_cosine_decays_to_min_lr_over_max_epochs():
     lrs = []
     for _ in range(5):
         lrs.append(opt.param_groups[0]['lr'])
+        opt.step()
         schedule.step()
     expected = [0.2 + 0.8 * (1 + math.cos(math.pi * e / 4)) / 2 for e in range(5)]
     assert lrs == pytest.approx(expected)
@@ -30,11 +31,13 @@ def test_resumed_cosine_follows_the_new_max_epochs():
     opt = optimizer()
     schedule = cosine_schedule(opt, max_epochs=10, min_lr=0.0)
     for _ in range(5):
+        opt.step()
         schedule.step()
     state = schedule.state_dict()
     resumed_opt = optimizer()
     resumed = cosine_schedule(resumed_opt, max_epochs=20, min_lr=0.0)
     resumed.load_state_dict(state)
+    resumed_opt.step()
     resumed.step()
     assert resumed_opt.param_groups[0]['lr'] == pytest.approx((1 + math.cos(math.pi * 6 / 20)) / 2)
 
