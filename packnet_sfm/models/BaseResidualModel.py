@@ -18,20 +18,20 @@ class BaseResidualModel(SemiSupModel):
     """A SemiSupModel whose supervised loss is the Base + Residual loss; its output also holds
     'base' and 'residual' ([B,1,H,W] metres) and its pictures a 'decomposition' grid."""
 
-    def __init__(self, depth_net, base_residual_loss, curriculum=False, **semisup_kwargs):
+    def __init__(self, depth_net, supervised_loss, curriculum=False, **semisup_kwargs):
+        """`supervised_loss`: a BaseResidualLoss."""
         if 'detach_base' not in inspect.signature(depth_net.forward).parameters:
             raise ValueError(f"model.name BaseResidualModel needs a depth network predicting "
                              f"base and residual (forward(..., detach_base)), e.g. "
                              f"BaseResidualUNet; got {type(depth_net).__name__}")
-        super().__init__(depth_net, **semisup_kwargs)
-        self.supervised_loss = base_residual_loss
+        super().__init__(depth_net, supervised_loss, **semisup_kwargs)
         self.curriculum = curriculum
 
     @classmethod
     def from_config(cfg_cls, cfg, depth_scale, max_depth, **kwargs):
         return super().from_config(
             cfg, depth_scale, max_depth,
-            base_residual_loss=BaseResidualLoss.from_config(cfg.model.loss),
+            supervised_loss=BaseResidualLoss.from_config(cfg.model.loss),
             curriculum=cfg.model.loss.base_residual.curriculum, **kwargs)
 
     def set_epoch(self, epoch):

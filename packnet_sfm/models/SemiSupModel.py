@@ -4,7 +4,7 @@ import cv2
 import torch
 from torch import nn
 
-from packnet_sfm.losses.supervised_loss import SupervisedLoss, loss_namespace
+from packnet_sfm.losses.supervised_loss import SupervisedLoss
 from packnet_sfm.models.self_supervision import Completion, SelfSupervision
 from packnet_sfm.networks import build_depth_net
 from packnet_sfm.utils.visualization import colorize, colorize_depth, colorize_input, make_grid
@@ -14,9 +14,10 @@ class SemiSupModel(nn.Module):
     """A depth network trained on ground truth (w = 1.0, the echo case), optionally mixed with
     photometric self-supervision (w < 1, needs the pose network and context frames)."""
 
-    def __init__(self, depth_net, supervised_method='sparse-l1', supervised_loss_weight=1.0,
-                 supervised_num_scales=1, loss_params=None, depth_scale=1.0, max_depth=1.0,
-                 self_supervision=None, completion=None):
+    def __init__(self, depth_net, supervised_loss=None, supervised_loss_weight=1.0,
+                 depth_scale=1.0, max_depth=1.0, self_supervision=None, completion=None):
+        """`supervised_loss`: a module called (depths, gt, valid, **extra) with metrics;
+        SupervisedLoss('sparse-l1') when None."""
         super().__init__()
         if not 0.0 < supervised_loss_weight <= 1.0:
             raise ValueError("model.loss.supervised_loss_weight must be in (0, 1], "
@@ -26,26 +27,22 @@ class SemiSupModel(nn.Module):
                              "self-supervision (a SelfSupervision with a pose network)")
         self.depth_net = depth_net
         self.supervised_loss_weight = supervised_loss_weight
-        self.supervised_loss = SupervisedLoss(supervised_method, supervised_num_scales,
-                                              **(loss_params or {}))
+        self.supervised_loss = supervised_loss or SupervisedLoss('sparse-l1')
         self.depth_scale = depth_scale
         self.max_depth = max_depth * depth_scale  # metres
         self.epoch = 0
         # RGB path (see models/self_supervision.py): pose net + photometric loss when w < 1,
         # raw-depth mask and SAN terms for networks fed input_depth.
         self.self_supervision = self_supervision
-        self.completion = completion or Completion(supervised_method)
+        self.completion = completion or Completion('sparse-l1')
 
     @classmethod
     def from_config(cfg_cls, cfg, depth_scale, max_depth, **kwargs):
         loss = cfg.model.loss
-        method = loss.supervised_method
+        kwargs.setdefault('supervised_loss', SupervisedLoss.from_config(loss))
         return cfg_cls(depth_net=build_depth_net(cfg, max_depth=max_depth,
                                                  depth_scale=depth_scale),
-                       supervised_method=method,
                        supervised_loss_weight=loss.supervised_loss_weight,
-                       supervised_num_scales=loss.supervised_num_scales,
-                       loss_params=dict(loss.get(loss_namespace(method), {})),
                        depth_scale=depth_scale, max_depth=max_depth,
                        self_supervision=(SelfSupervision.from_config(cfg)
                                          if loss.supervised_loss_weight < 1.0 else None),
