@@ -97,7 +97,7 @@ def generate(root, per_location):
     """Generate a 2-location simulated V2 set with 1 worker; returns samples/s."""
     report = generate_batvision('v2', root, locations=2, samples_per_location=per_location,
                                 seed=0, workers=1, progress=False)
-    return report.written / report.seconds
+    return report.samples_per_second
 
 
 def main():

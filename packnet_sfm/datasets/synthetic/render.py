@@ -26,10 +26,6 @@ class PinholeCamera:
     def center(self):
         return (self.width - 1) / 2, (self.height - 1) / 2
 
-    @property
-    def vfov_deg(self):
-        return float(np.degrees(2 * np.arctan((self.height / 2) / self.focal)))
-
 
 @dataclass(frozen=True)
 class View:
