@@ -123,6 +123,9 @@ _C.model.depth_net.UNetSoundOnly.generator = 'unet_256'   # 'unet_256' | 'unet_1
 _C.model.depth_net.UNetSoundOnly.ngf = 64
 _C.model.depth_net.UNetSoundOnly.input_nc = 2
 _C.model.depth_net.UNetSoundOnly.use_dropout = False
+# 'official': Sigmoid when depth_norm, else ReLU (metres), as the BatVision code; 'bounded':
+# sigmoid * max_depth in both cases.
+_C.model.depth_net.UNetSoundOnly.output = 'official'
 # Audio and RGB U-Nets (packnet_sfm/networks/depth/); max_depth and in_channels come from the run.
 _C.model.depth_net.BaseResidualUNet = CN()
 _C.model.depth_net.BaseResidualUNet.base_channels = 64   # 32 | 64 | 128: ~7.4M | 30M | 119M params
@@ -185,7 +188,10 @@ _C.datasets.batvision.audio_format = 'spectrogram'  # spectrogram | mel_spectrog
 _C.datasets.batvision.max_depth = 30.0              # metres; depth is clipped to it
 _C.datasets.batvision.depth_norm = True             # depth divided by max_depth
 _C.datasets.batvision.image_size = 256              # features and depth resized to image_size^2
-_C.datasets.batvision.preprocessing = 'official'    # 'official' (paper recipe) | 'improved'
+# 'official': the published recipe (bilinear resize without antialiasing, as torchvision < 0.17);
+# 'official_antialias': the same recipe with today's torchvision antialiasing; 'improved':
+# log-magnitude, ears standardised together, nearest-neighbour depth with a valid mask.
+_C.datasets.batvision.preprocessing = 'official'
 _C.datasets.batvision.load_rgb = False              # also read the camera image
 # --- RGB path: options of the KITTI raw loader (real or synthetic), see KITTIDataset ---
 _C.datasets.kitti = CN()

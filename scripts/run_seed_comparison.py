@@ -22,6 +22,7 @@ from pathlib import Path
 
 import torch
 
+from packnet_sfm.datasets.audio import PREPROCESSINGS
 from packnet_sfm.datasets.builder import build_dataset, build_loader
 from packnet_sfm.datasets.synthetic import generate_batvision
 from packnet_sfm.models import load_trained_model
@@ -64,7 +65,7 @@ def parse_args(argv=None):
                         help='Base+Residual warm-up (default: a quarter of the epochs, as 20/80)')
     parser.add_argument('--image-size', type=int, default=128, help='multiple of 128 (U-Net)')
     parser.add_argument('--batch-size', type=int, default=8)
-    parser.add_argument('--preprocessing', default='improved', choices=('official', 'improved'),
+    parser.add_argument('--preprocessing', default='improved', choices=PREPROCESSINGS,
                         help="'improved': nearest-resized depth with an explicit valid mask")
     parser.add_argument('--unet-ngf', type=int, default=16)
     parser.add_argument('--base-channels', type=int, default=8,

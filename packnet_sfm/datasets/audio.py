@@ -10,9 +10,15 @@ defaults; this module reproduces them without either library:
   torchaudio's MelSpectrogram, so the filters weight the magnitude, not the power.
 - `waveform`: the two channels as they are.
 
-Features are resized like torchvision's Resize on tensors: bilinear, align_corners=False,
-antialias=True. 'improved' preprocessing additionally takes log1p of the magnitude and
-standardises each channel of each sample (zero mean, unit standard deviation).
+Preprocessing modes (`datasets.batvision.preprocessing`):
+- 'official': the published recipe. Features are resized like torchvision's Resize on tensors
+  before torchvision 0.17, when the code was run: bilinear, align_corners=False and no
+  antialiasing.
+- 'official_antialias': the same with antialiasing, which is what the same code does on
+  torchvision >= 0.17 (its new default).
+- 'improved': log1p of the magnitude, an antialiased bilinear resize, then both ears
+  standardised with shared statistics (zero mean, unit standard deviation over the sample), so
+  the interaural level difference survives.
 """
 import functools
 import math
@@ -22,7 +28,7 @@ import torch.nn.functional as F
 
 SAMPLE_RATE = 44100
 AUDIO_FORMATS = ('spectrogram', 'mel_spectrogram', 'waveform')
-PREPROCESSINGS = ('official', 'improved')
+PREPROCESSINGS = ('official', 'official_antialias', 'improved')
 
 N_FFT = 512
 WIN_LENGTH = 64
@@ -86,17 +92,22 @@ def mel_spectrogram(waveform):
     return torch.matmul(magnitude.transpose(-1, -2), filters).transpose(-1, -2)
 
 
-def resize_bilinear(image, size):
-    """[C, H, W] -> [C, size, size] like torchvision Resize on tensors (antialiased)."""
+def antialiased(preprocessing):
+    """Whether a preprocessing mode resizes with antialiasing (all but 'official')."""
+    return preprocessing != 'official'
+
+
+def resize_bilinear(image, size, antialias):
+    """[C, H, W] -> [C, size, size], bilinear with align_corners=False, like torchvision's
+    Resize on tensors (its `antialias` default: False before 0.17, True since)."""
     return F.interpolate(image.unsqueeze(0), size=(size, size), mode='bilinear',
-                         align_corners=False, antialias=True).squeeze(0)
+                         align_corners=False, antialias=antialias).squeeze(0)
 
 
-def standardise_channels(features):
-    """Zero mean, unit standard deviation per channel of a [C, H, W] tensor."""
-    mean = features.mean(dim=(-2, -1), keepdim=True)
-    std = features.std(dim=(-2, -1), keepdim=True)
-    return (features - mean) / (std + NORM_EPS)
+def standardise_ears(features):
+    """Zero mean, unit standard deviation over all channels of a [C, H, W] tensor, so that
+    level differences between the channels (the ears) are kept."""
+    return (features - features.mean()) / (features.std() + NORM_EPS)
 
 
 _SPECTRAL = {'spectrogram': spectrogram, 'mel_spectrogram': mel_spectrogram}
@@ -112,5 +123,5 @@ def audio_features(waveform, audio_format, image_size, preprocessing='official')
         return waveform
     features = _SPECTRAL[audio_format](waveform)
     if preprocessing == 'improved':
-        return standardise_channels(resize_bilinear(torch.log1p(features), image_size))
-    return resize_bilinear(features, image_size)
+        return standardise_ears(resize_bilinear(torch.log1p(features), image_size, True))
+    return resize_bilinear(features, image_size, antialiased(preprocessing))

@@ -13,6 +13,7 @@ from torch.utils.data import Dataset
 from packnet_sfm.datasets.audio import (
     AUDIO_FORMATS,
     PREPROCESSINGS,
+    antialiased,
     audio_features,
     resize_bilinear,
 )
@@ -114,12 +115,13 @@ def nearest_indices(size_in, size_out):
 def process_depth(depth_mm, max_depth, image_size, preprocessing, depth_norm):
     """Depth [1,S,S] float32 (metres, or / max_depth) and valid [1,S,S] bool from millimetres.
 
-    'official': clip then antialiased bilinear resize, valid = resized depth > 0.
+    'official' / 'official_antialias': clip then bilinear resize (without / with antialiasing),
+    valid = resized depth > 0.
     'improved': nearest-neighbour resize, then depth and the explicit measurement mask.
     """
-    if preprocessing == 'official':
+    if preprocessing != 'improved':
         depth = resize_bilinear(torch.from_numpy(official_depth(depth_mm, max_depth))[None],
-                                image_size)
+                                image_size, antialiased(preprocessing))
         valid = depth > 0
     else:
         rows, cols = (nearest_indices(size, image_size) for size in depth_mm.shape)
@@ -130,15 +132,16 @@ def process_depth(depth_mm, max_depth, image_size, preprocessing, depth_norm):
     return depth.float(), valid
 
 
-def read_rgb(path, image_size, source):
+def read_rgb(path, image_size, preprocessing, source):
     """Camera image as float32 [3, S, S] RGB in [0, 1] (read with OpenCV, resized like the
-    spectrograms)."""
+    spectrograms of `preprocessing`)."""
     image = cv2.imread(require_file(path, 'camera', source), cv2.IMREAD_COLOR)
     if image is None:
         raise BatvisionDataError(f"Cannot decode camera image {path} (listed in {source}); "
                                  f"the file is corrupt, re-download it")
     rgb = torch.from_numpy(cv2.cvtColor(image, cv2.COLOR_BGR2RGB)).permute(2, 0, 1)
-    return resize_bilinear(rgb.float() / 255.0, image_size).clamp(0.0, 1.0)
+    resized = resize_bilinear(rgb.float() / 255.0, image_size, antialiased(preprocessing))
+    return resized.clamp(0.0, 1.0)
 
 
 class BatvisionDataset(Dataset):
@@ -204,5 +207,6 @@ class BatvisionDataset(Dataset):
             'location': recording.location,
         }
         if self.load_rgb:
-            sample['rgb'] = read_rgb(recording.camera, self.image_size, recording.source)
+            sample['rgb'] = read_rgb(recording.camera, self.image_size, self.preprocessing,
+                                     recording.source)
         return sample
