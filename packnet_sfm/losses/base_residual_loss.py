@@ -8,7 +8,8 @@ the structure towards zero, and pixels whose window holds no valid pixel are lef
 L_struct. L_recon and L_struct are registered supervised losses (`get_loss_func`). With
 `adaptive`, the weights follow a two-phase schedule: `warmup_weights` for the first
 `warmup_epochs` epochs, `final_weights` after; otherwise (lambda_recon, lambda_base,
-lambda_sparse) throughout. All depths are in metres.
+lambda_sparse) throughout. All depths are in the network's units (normalised by max_depth with
+depth normalisation, metres otherwise; see SemiSupModel).
 """
 from dataclasses import dataclass
 

@@ -51,13 +51,16 @@ class BaseResidualModel(SemiSupModel):
 
     def forward(self, batch):
         """{'loss', 'metrics' (loss_recon, loss_base, loss_sparse), 'depth', 'base', 'residual',
-        'gt'} with maps [B,1,H,W] in metres (gt 0 where invalid)."""
+        'gt'} with maps [B,1,H,W] in metres (gt 0 where invalid); the loss and its terms are in
+        the network's units (see SemiSupModel)."""
         output = self.predict(batch)
         final, base, residual = (output[key][0] for key in ('depth', *DECOMPOSITION_KEYS))
-        gt, valid = batch['depth'] * self.depth_scale, batch['valid']
-        loss = self.supervised_loss(final, base, residual, gt, valid)
+        valid = batch['valid']
+        loss = self.supervised_loss(*self.network_units([final, base, residual]),
+                                    batch['depth'], valid)
         return {**output, 'loss': loss, 'metrics': dict(self.supervised_loss.metrics),
-                'depth': final, 'base': base, 'residual': residual, 'gt': gt * valid}
+                'depth': final, 'base': base, 'residual': residual,
+                'gt': batch['depth'] * self.depth_scale * valid}
 
     def pictures(self, batch, output, num_images=4):
         """The parent's 'prediction' grid and a 'decomposition' grid: one row of

@@ -1,5 +1,11 @@
 """Semi-supervised depth model (packnet-sfm semantics):
-loss = (1 - w) * self_supervised + w * supervised, w = model.loss.supervised_loss_weight."""
+loss = (1 - w) * self_supervised + w * supervised, w = model.loss.supervised_loss_weight.
+
+Units: the supervised loss compares depth in the network's own units, those of the batch's
+depth (normalised by max_depth with `datasets.batvision.depth_norm`, metres otherwise), as the
+official BatVision code's L1 did and as the seed 002 loss weights were tuned; predictions,
+metrics, pictures and the photometric loss are in metres.
+"""
 import cv2
 import torch
 from torch import nn
@@ -68,19 +74,23 @@ class SemiSupModel(nn.Module):
         """{'loss', 'metrics' (loss terms), 'depth' and 'gt' ([B,1,H,W] metres, gt 0 where
         invalid)} plus the network's extra outputs."""
         output = self.predict(batch)
-        gt, valid = batch['depth'] * self.depth_scale, batch['valid']
-        loss = self.supervised_loss(output['depth'], gt, valid,
+        valid = batch['valid']
+        loss = self.supervised_loss(self.network_units(output['depth']), batch['depth'], valid,
                                     **self.completion.loss_inputs(batch))
         metrics = dict(self.supervised_loss.metrics)
-        loss, rgb_metrics = self.rgb_path_loss(batch, output, loss, gt, valid)
+        loss, rgb_metrics = self.rgb_path_loss(batch, output, loss, valid)
         return {**output, 'loss': loss, 'metrics': {**metrics, **rgb_metrics},
-                'depth': output['depth'][0], 'gt': gt * valid}
+                'depth': output['depth'][0], 'gt': batch['depth'] * self.depth_scale * valid}
 
-    def rgb_path_loss(self, batch, output, supervised, gt, valid):
+    def network_units(self, depths):
+        """Depth maps in metres back in the network's (and the batch's) units."""
+        return [d / self.depth_scale for d in depths]
+
+    def rgb_path_loss(self, batch, output, supervised, valid):
         """(loss, metrics): the SAN terms join the supervised loss; in training with w < 1,
         (1 - w) * photometric + w * supervised."""
-        extra, metrics = self.completion.extra_terms(output, self.supervised_loss, gt, valid,
-                                                     self.depth_scale)
+        extra, metrics = self.completion.extra_terms(output, self.supervised_loss, batch['depth'],
+                                                     valid)
         supervised = supervised + extra
         if self.self_supervision is None or not self.training:
             return supervised, metrics
