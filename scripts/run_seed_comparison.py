@@ -27,6 +27,7 @@ from packnet_sfm.datasets.builder import build_dataset, build_loader
 from packnet_sfm.datasets.synthetic import generate_batvision
 from packnet_sfm.models import load_trained_model
 from packnet_sfm.trainers.distributed import SingleProcess
+from packnet_sfm.trainers.evaluation import read_results
 from packnet_sfm.trainers.run import run_name
 from packnet_sfm.utils.checkpoint import load_checkpoint
 from packnet_sfm.utils.config import load_config
@@ -127,9 +128,9 @@ def train_and_evaluate(args, name):
             start = [EXPERIMENTS[name][0], *overrides(args, name)]
         seconds = run([sys.executable, 'scripts/train.py', *start],
                       Path(args.runs) / f'{name}_train.log')
-    run([sys.executable, 'scripts/eval.py', '--checkpoint', str(checkpoint), '--split', 'test'],
-        Path(args.runs) / f'{name}_eval.log')
-    metrics = json.loads((run_dir / 'metrics.json').read_text())
+    run([sys.executable, 'scripts/eval.py', '--checkpoint', str(checkpoint), '--split', 'test',
+         '--protocol', 'batvision'], Path(args.runs) / f'{name}_eval.log')
+    metrics = read_results(checkpoint, 'test')['batvision']
     return {'name': name, 'run_dir': str(run_dir), 'train_seconds': seconds,
             **{m: metrics[m] for m in (*TABLE_METRICS, 'num_images')},
             **model_statistics(checkpoint)}

@@ -36,13 +36,15 @@ def crop_mask(shape, crop, device=None):
 
 
 def compute_depth_metrics_per_image(gt, pred, min_depth=0.0, max_depth=None, crop=None,
-                                    use_gt_scale=False):
+                                    use_gt_scale=False, include_min=False, include_max=True):
     """Depth metrics of each image of a batch.
 
     gt, pred: [B,1,H,W] depth in metres (pred is resized bilinearly to gt's size if needed).
-    A pixel is evaluated where gt is finite, min_depth < gt (and gt <= max_depth when given),
-    inside the crop. pred is median-scaled per image when `use_gt_scale` (packnet-sfm order),
-    then clamped to [max(min_depth, MIN_PRED_DEPTH), max_depth].
+    A pixel is evaluated where gt is finite, min_depth < gt (<= with `include_min`) and, when
+    max_depth is given, gt <= max_depth (< without `include_max`), inside the crop (the named
+    protocols of utils/protocols.py set these). pred is median-scaled per image when
+    `use_gt_scale` (packnet-sfm order), then clamped to [max(min_depth, MIN_PRED_DEPTH),
+    max_depth].
     Returns {metric: [B] float64 tensor} plus 'valid': [B] bool, False for images with no
     evaluated pixel (their metrics are NaN).
     """
@@ -51,9 +53,9 @@ def compute_depth_metrics_per_image(gt, pred, min_depth=0.0, max_depth=None, cro
     region = crop_mask(gt.shape[-2:], crop, gt.device).flatten()
     gt = gt.detach().double().flatten(1)
     pred = pred.detach().double().flatten(1)
-    mask = (gt > min_depth) & torch.isfinite(gt) & region
+    mask = ((gt >= min_depth) if include_min else (gt > min_depth)) & torch.isfinite(gt) & region
     if max_depth:
-        mask &= gt <= max_depth
+        mask &= (gt <= max_depth) if include_max else (gt < max_depth)
     count = mask.sum(dim=1)
 
     if use_gt_scale:
@@ -86,14 +88,15 @@ def masked_median(x, mask):
     return torch.stack(medians)
 
 
-def compute_depth_metrics(gt, pred, min_depth=0.0, max_depth=None, crop=None, use_gt_scale=False):
+def compute_depth_metrics(gt, pred, **options):
     """Depth metrics averaged over the images that have an evaluated pixel.
 
-    Same arguments as `compute_depth_metrics_per_image`. Returns {metric: float} with the keys
-    of METRIC_NAMES plus 'num_images', the number of images averaged (weight it when combining
-    batches or ranks). With no valid image every metric is NaN and num_images is 0.
+    Same arguments as `compute_depth_metrics_per_image` (`options` by keyword). Returns
+    {metric: float} with the keys of METRIC_NAMES plus 'num_images', the number of images
+    averaged (weight it when combining batches or ranks). With no valid image every metric is
+    NaN and num_images is 0.
     """
-    per_image = compute_depth_metrics_per_image(gt, pred, min_depth, max_depth, crop, use_gt_scale)
+    per_image = compute_depth_metrics_per_image(gt, pred, **options)
     valid = per_image['valid']
     averaged = {name: per_image[name][valid].mean().item() if valid.any() else math.nan
                 for name in METRIC_NAMES}
