@@ -26,6 +26,8 @@ _C.checkpoint = CN()
 _C.checkpoint.filepath = 'runs'         # run folders go under this directory
 _C.checkpoint.monitor = 'rmse'          # validation metric that ranks checkpoints
 _C.checkpoint.save_top_k = 1            # keep the k best by `monitor` (0: only last.ckpt)
+_C.checkpoint.monitor_index = 0         # the validation set (datasets.validation entry) monitored
+_C.checkpoint.every_n_epochs = 0        # also keep epoch_XXXX.ckpt every N epochs (0: never)
 
 _C.log = CN()
 _C.log.images_every = 1                 # write a picture grid every N validations (0 disables)
@@ -33,9 +35,13 @@ _C.log.num_images = 4                   # samples per picture grid
 _C.log.every_n_steps = 10               # TensorBoard scalars every N training steps
 
 _C.evaluation = CN()
-_C.evaluation.min_depth = 0.0           # metrics use pixels with min_depth < gt
-_C.evaluation.max_depth = 0.0           # ... and gt <= max_depth; 0 means no upper bound
-_C.evaluation.crop = ''                 # '' | 'garg' (KITTI)
+# Pixels the metrics score (packnet_sfm/utils/protocols.py): 'batvision' (gt > 0, the official
+# code) | 'batvision_published' (0.5 m <= gt <= 30 m) | 'kitti_eigen' (0.001 < gt < 80 m, Garg
+# crop) | 'custom' (the three keys below).
+_C.evaluation.protocol = 'batvision'
+_C.evaluation.min_depth = 0.0           # custom: pixels with min_depth < gt
+_C.evaluation.max_depth = 0.0           # custom: ... and gt <= max_depth; 0 means no upper bound
+_C.evaluation.crop = ''                 # custom: '' | 'garg' (KITTI)
 _C.evaluation.use_gt_scale = False      # median scaling (for scale-ambiguous models)
 
 ########################################################################################################

@@ -1,5 +1,7 @@
 """Datasets and data loaders from the config's parallel lists (`datasets.<split>.dataset`,
 `.path`, `.split`), each class found by name (`BatvisionV2` -> BatvisionV2Dataset)."""
+import os
+
 import torch
 from torch.utils.data import ConcatDataset, DataLoader, DistributedSampler
 
@@ -23,14 +25,16 @@ def _check_lists(node, split_key):
                          f"the same non-zero length; got lengths {lengths}")
 
 
-def build_dataset(cfg, split_key):
-    """The dataset of `datasets.<split_key>`: one class per entry, concatenated."""
+def build_datasets(cfg, split_key):
+    """{'<dataset>-<split>': dataset} of `datasets.<split_key>`, one per entry of its parallel
+    lists, in order (`<split>` is a split file's name without folder and extension; a repeated
+    name gets the entry's position as a suffix)."""
     if split_key not in SPLIT_KEYS:
         raise ValueError(f"Unknown split '{split_key}'; use one of {SPLIT_KEYS}")
     node = cfg.datasets[split_key]
     _check_lists(node, split_key)
-    parts = []
-    for name, path, split in zip(node.dataset, node.path, node.split):
+    parts = {}
+    for position, (name, path, split) in enumerate(zip(node.dataset, node.path, node.split)):
         cls = dataset_class(name)
         split_options = {k: v for k, v in node.items() if k not in LOADER_KEYS}
         ignored = [k for k, v in split_options.items() if v and k not in accepted_kwargs(
@@ -39,7 +43,15 @@ def build_dataset(cfg, split_key):
             raise InputError(f"datasets.{split_key}.{ignored[0]} is set but {cls.__name__} "
                              f"has no such option; leave it empty")
         options = {**cfg.datasets[cls.config_node], **split_options}
-        parts.append(cls(path, split=split, **accepted_kwargs(cls, options)))
+        key = f'{name}-{os.path.splitext(os.path.basename(split))[0]}'
+        parts[f'{key}-{position}' if key in parts else key] = cls(
+            path, split=split, **accepted_kwargs(cls, options))
+    return parts
+
+
+def build_dataset(cfg, split_key):
+    """The dataset of `datasets.<split_key>`: one class per entry, concatenated."""
+    parts = list(build_datasets(cfg, split_key).values())
     return parts[0] if len(parts) == 1 else ConcatDataset(parts)
 
 

@@ -9,11 +9,22 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from packnet_sfm.datasets.builder import build_dataset, build_loader, depth_units, set_epoch
+from packnet_sfm.datasets.builder import (
+    build_dataset,
+    build_datasets,
+    build_loader,
+    depth_units,
+    set_epoch,
+)
 from packnet_sfm.loggers.tensorboard_logger import NullLogger, TensorBoardLogger
 from packnet_sfm.models import build_model
-from packnet_sfm.trainers.evaluation import evaluate, evaluation_options, to_device
-from packnet_sfm.trainers.optim import build_optimizer, build_scheduler
+from packnet_sfm.trainers.evaluation import evaluate, evaluation_protocols, to_device
+from packnet_sfm.trainers.optim import (
+    build_optimizer,
+    check_scheduler,
+    learning_rate,
+    set_learning_rate,
+)
 from packnet_sfm.utils.checkpoint import (
     TopKCheckpoints,
     load_checkpoint,
@@ -21,8 +32,11 @@ from packnet_sfm.utils.checkpoint import (
     save_checkpoint,
     set_rng_state,
 )
-from packnet_sfm.utils.config import dump, to_dict
+from packnet_sfm.utils.compare import VAL_METRICS_FILE
+from packnet_sfm.utils.config import ConfigError, dump, to_dict
+from packnet_sfm.utils.depth import METRIC_NAMES
 from packnet_sfm.utils.progress import progress
+from packnet_sfm.utils.protocols import protocol_from_config
 from packnet_sfm.utils.seed import set_seed
 from packnet_sfm.utils.visualization import save_png
 
@@ -50,6 +64,22 @@ def autocast_settings(amp, device):
             torch.amp.GradScaler('cuda', enabled=amp == 'fp16'))
 
 
+def monitored_set(cfg, validation_sets):
+    """The validation set whose `checkpoint.monitor` ranks checkpoints (None without
+    validation), after checking the metric name and `checkpoint.monitor_index`."""
+    node = cfg.checkpoint
+    if node.monitor not in METRIC_NAMES:
+        raise ConfigError(f"checkpoint.monitor '{node.monitor}' is not a validation metric; "
+                          f"choose one of {', '.join(METRIC_NAMES)}")
+    if not validation_sets:
+        return None
+    if not 0 <= node.monitor_index < len(validation_sets):
+        raise ConfigError(f"checkpoint.monitor_index {node.monitor_index} does not name one of "
+                          f"the {len(validation_sets)} validation set(s) "
+                          f"{list(validation_sets)}; use 0..{len(validation_sets) - 1}")
+    return list(validation_sets)[node.monitor_index]
+
+
 def load_weights(module, path, prefix=''):
     """Initialise `module` from the state dict of a checkpoint (entries under `prefix`)."""
     state = load_checkpoint(path)['state_dict']
@@ -66,11 +96,16 @@ class Trainer:
         self.model = build_model(cfg, *depth_units(cfg)).to(self.device)
         self._initialise_weights()
         self.train_loader = build_loader(cfg, 'train', build_dataset(cfg, 'train'), world)
-        self.val_loader = (build_loader(cfg, 'validation', build_dataset(cfg, 'validation'),
-                                        world) if cfg.datasets.validation.path else None)
+        self.val_loaders = {name: build_loader(cfg, 'validation', dataset, world)
+                            for name, dataset in build_datasets(cfg, 'validation').items()
+                            } if cfg.datasets.validation.path else {}
+        self.monitored = monitored_set(cfg, self.val_loaders)
+        self.protocol = protocol_from_config(cfg)
+        self.protocols = evaluation_protocols(cfg)
         lr_multiplier = world.size if cfg.arch.scale_lr else 1
         optimizer = build_optimizer(cfg, self.model.parameters(), lr_multiplier)
-        self.scheduler = build_scheduler(cfg, optimizer)
+        self.base_lr = cfg.model.optimizer.lr * lr_multiplier
+        check_scheduler(cfg)
         self.autocast, self.scaler = autocast_settings(cfg.arch.amp, self.device)
         self.best = TopKCheckpoints(self.run_dir, cfg.checkpoint.monitor,
                                     cfg.checkpoint.save_top_k)
@@ -93,19 +128,18 @@ class Trainer:
     def _restore(self, state, optimizer):
         self.model.load_state_dict(state['state_dict'])
         optimizer.load_state_dict(state['optimizer'])
-        if self.scheduler is not None and state.get('scheduler'):
-            self.scheduler.load_state_dict(state['scheduler'])
         self.scaler.load_state_dict(state.get('scaler') or self.scaler.state_dict())
         self.best.kept = [tuple(item) for item in state.get('best_checkpoints', [])]
         self.start_epoch, self.last_metrics = state['epoch'], state.get('metrics', {})
         set_rng_state(state['rng'])
+        if self.world.is_main:
+            forget_validations_after(self.run_dir, self.start_epoch)
 
     def state(self, epoch, metrics):
         """Everything a resume needs, as plain data."""
         optimizer = self.optimizer
         return {'config': to_dict(self.cfg), 'epoch': epoch, 'metrics': metrics,
                 'state_dict': self.model.state_dict(), 'optimizer': optimizer.state_dict(),
-                'scheduler': self.scheduler.state_dict() if self.scheduler else None,
                 'scaler': self.scaler.state_dict(), 'rng': rng_state(),
                 'best_checkpoints': [list(item) for item in self.best.kept]}
 
@@ -114,16 +148,19 @@ class Trainer:
         """Train from `start_epoch` to `arch.max_epochs`; returns the last validation metrics."""
         if self.world.is_main:
             self.logger.text('config', f'```\n{dump(self.cfg)}\n```')
+            if self.val_loaders:
+                tqdm.write(f"Validation on {', '.join(self.val_loaders)}, protocol "
+                           f"'{self.cfg.evaluation.protocol}' ({self.protocol.description}); "
+                           f"checkpoints ranked by {self.cfg.checkpoint.monitor} on "
+                           f"{self.monitored}")
         for epoch in range(self.start_epoch, self.cfg.arch.max_epochs):
             self.model.set_epoch(epoch)
+            set_learning_rate(self.optimizer, learning_rate(self.cfg, self.base_lr, epoch))
             started = time.time()
             summary = self.train_epoch(epoch)
             self.logger.scalars({'epoch_time': time.time() - started}, self.step, 'train/')
-            validated = self.val_loader is not None and self._validates(epoch)
-            metrics = self.validate(epoch) if validated else {}
-            if self.scheduler is not None:
-                self.scheduler.step()
-            self.end_epoch(epoch, summary, metrics)
+            validated = self.val_loaders and self._validates(epoch)
+            self.end_epoch(epoch, summary, self.validate(epoch) if validated else {})
         self.logger.close()
         return self.last_metrics
 
@@ -175,15 +212,20 @@ class Trainer:
         return terms
 
     def validate(self, epoch):
-        """Metrics over the whole validation split; pictures every `log.images_every`."""
+        """{validation set: metrics} over each whole set, logged under val/ (val/<set>/ when
+        there are several); pictures of the monitored set every `log.images_every`."""
         every = self.cfg.log.images_every
         validation_index = (epoch + 1) // self.cfg.arch.validate_every
         draw = self.world.is_main and every > 0 and validation_index % every == 0
-        metrics, _ = evaluate(self.model, self.val_loader, self.world, self.device,
-                              evaluation_options(self.cfg),
-                              self._save_pictures(epoch) if draw else None, desc='validation')
-        self.logger.scalars(metrics, self.step, 'val/')
-        return metrics
+        results = {}
+        for name, loader in self.val_loaders.items():
+            pictures = self._save_pictures(epoch) if draw and name == self.monitored else None
+            results[name], _ = evaluate(self.model, loader, self.world, self.device,
+                                        self.protocols, pictures,
+                                        desc=f'validation {name}')[self.cfg.evaluation.protocol]
+            prefix = f'val/{name}/' if len(self.val_loaders) > 1 else 'val/'
+            self.logger.scalars(results[name], self.step, prefix)
+        return results
 
     def _save_pictures(self, epoch):
         def save(batch, output):
@@ -193,10 +235,13 @@ class Trainer:
                 self.logger.image(f'val/{name}', picture, self.step)
         return save
 
-    def end_epoch(self, epoch, summary, metrics):
+    def end_epoch(self, epoch, summary, results):
         """Print the epoch line (loss terms named without a 'loss_' prefix: `loss_recon` as
-        `recon=`), append the metrics, write last.ckpt and the best ones (`metrics` is empty
-        when this epoch did not validate)."""
+        `recon=`; the monitored set's metrics), append the metrics to val_metrics.jsonl (the
+        monitored set's as they are, the others' as '<set>/<metric>'), write last.ckpt, the
+        best ones and every `checkpoint.every_n_epochs`-th epoch (`results` is empty when
+        this epoch did not validate)."""
+        metrics = results.get(self.monitored, {})
         self.last_metrics = metrics or self.last_metrics
         if not self.world.is_main:
             return
@@ -205,10 +250,26 @@ class Trainer:
         line = f"Epoch {epoch + 1}: Loss={summary.get('loss', math.nan):.4f} ({terms})"
         if metrics:
             line += ' | val ' + ' '.join(f'{k}={metrics[k]:.4f}' for k in ('rmse', 'abs_rel', 'a1'))
-            with open(self.run_dir / 'val_metrics.jsonl', 'a') as f:
-                f.write(json.dumps({'epoch': epoch + 1, **metrics}) + '\n')
+            others = {f'{name}/{k}': v for name, values in results.items()
+                      if name != self.monitored for k, v in values.items()}
+            with open(self.run_dir / VAL_METRICS_FILE, 'a') as f:
+                f.write(json.dumps({'epoch': epoch + 1, **metrics, **others}) + '\n')
         tqdm.write(line)
+        state = self.state(epoch + 1, self.last_metrics)
         if metrics:
-            self.best.update(self.state(epoch + 1, metrics), epoch + 1, metrics)
-        save_checkpoint(self.state(epoch + 1, self.last_metrics), self.run_dir / 'last.ckpt')
+            self.best.update(state, epoch + 1, metrics)
+        every = self.cfg.checkpoint.every_n_epochs
+        if every > 0 and (epoch + 1) % every == 0:
+            save_checkpoint(state, self.run_dir / f'epoch_{epoch + 1:04d}.ckpt')
+        save_checkpoint(state, self.run_dir / 'last.ckpt')
         self.logger.flush()
+
+
+def forget_validations_after(run_dir, epoch):
+    """Drop the val_metrics.jsonl records of epochs after `epoch` (a run resumed from an
+    earlier checkpoint writes them again)."""
+    path = Path(run_dir) / VAL_METRICS_FILE
+    if path.is_file():
+        lines = path.read_text().splitlines(keepends=True)
+        path.write_text(''.join(line for line in lines
+                                if line.strip() and json.loads(line)['epoch'] <= epoch))

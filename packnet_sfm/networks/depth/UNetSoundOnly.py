@@ -36,7 +36,7 @@ def init_pix2pix(module):
         nn.init.normal_(module.weight, 0.0, INIT_GAIN)
         if module.bias is not None:
             nn.init.zeros_(module.bias)
-    elif isinstance(module, nn.BatchNorm2d):
+    elif isinstance(module, nn.modules.batchnorm._BatchNorm):
         nn.init.normal_(module.weight, 1.0, INIT_GAIN)
         nn.init.zeros_(module.bias)
 
