@@ -18,6 +18,7 @@ import torch.nn.functional as F
 
 from packnet_sfm.losses.loss_base import LossBase
 from packnet_sfm.losses.supervised_loss import get_loss_func, loss_namespace
+from packnet_sfm.utils.config import ConfigError
 
 
 @dataclass(frozen=True)
@@ -62,11 +63,11 @@ class BaseResidualLoss(LossBase):
                  recon_params=None, structure_params=None):
         super().__init__()
         if lowpass_kernel < 1:
-            raise ValueError('model.loss.base_residual.lowpass_kernel must be >= 1, '
-                             f'got {lowpass_kernel}')
+            raise ConfigError('model.loss.base_residual.lowpass_kernel must be >= 1, '
+                              f'got {lowpass_kernel}')
         if warmup_epochs < 0:
-            raise ValueError('model.loss.base_residual.warmup_epochs must be >= 0, '
-                             f'got {warmup_epochs}')
+            raise ConfigError('model.loss.base_residual.warmup_epochs must be >= 0, '
+                              f'got {warmup_epochs}')
         self.recon_loss = get_loss_func(recon_method, **(recon_params or {}))
         self.structure_loss = get_loss_func(structure_method, **(structure_params or {}))
         self.fixed_weights = weights
