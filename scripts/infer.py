@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from packnet_sfm.datasets.audio import audio_features
+from packnet_sfm.datasets.audio import audio_features, echo_samples
 from packnet_sfm.datasets.batvision import BatvisionDataError
 from packnet_sfm.datasets.BatvisionV1Dataset import read_ears
-from packnet_sfm.datasets.BatvisionV2Dataset import echo_samples, read_stereo_wav
+from packnet_sfm.datasets.BatvisionV2Dataset import read_stereo_wav
 from packnet_sfm.models import load_trained_model
 from packnet_sfm.utils.cli import run_cli
 from packnet_sfm.utils.config import load_config

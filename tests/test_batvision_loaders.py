@@ -13,9 +13,10 @@ from torch.utils.data import DataLoader
 
 from configs.default_config import get_cfg_defaults
 from packnet_sfm.datasets import audio
+from packnet_sfm.datasets.audio import echo_samples
 from packnet_sfm.datasets.batvision import BatvisionDataError
 from packnet_sfm.datasets.BatvisionV1Dataset import BatvisionV1Dataset
-from packnet_sfm.datasets.BatvisionV2Dataset import BatvisionV2Dataset, echo_samples
+from packnet_sfm.datasets.BatvisionV2Dataset import BatvisionV2Dataset
 
 REAL_ROOT = os.path.join(os.path.dirname(__file__), 'data', 'batvision_v2_real_sample')
 REAL = os.path.join(REAL_ROOT, 'RealSample')
@@ -75,7 +76,7 @@ def plain_bilinear(image, size):
         matrix[np.arange(size), high] += position - low
         return matrix
     rows, cols = weights(image.shape[1]), weights(image.shape[2])
-    return np.einsum('ih,chw,jw->cij', rows, image.astype(np.float64), cols)
+    return np.stack([rows @ channel @ cols.T for channel in image.astype(np.float64)])
 
 
 @pytest.mark.parametrize('audio_format', ['spectrogram', 'mel_spectrogram'])
@@ -250,7 +251,8 @@ def test_v2_missing_files_are_named(one_location):
     dataset = BatvisionV2Dataset(root, load_rgb=True)
     with pytest.raises(BatvisionDataError, match=r'Missing depth file .*depth_47\.npy .*row 2 of'):
         dataset[0]
-    np.save(os.path.join(one_location, 'depth', 'depth_47.npy'), np.full((4, 4), 1000, np.uint16))
+    np.save(os.path.join(one_location, 'depth', 'depth_47.npy'),
+            np.full((720, 1280), 1000, np.uint16))
     with pytest.raises(BatvisionDataError, match=r'Missing audio file .*audio_47\.wav'):
         dataset[0]
     sf.write(wav_path(one_location), np.zeros((8000, 2)), 44100, subtype='PCM_32')
@@ -259,8 +261,8 @@ def test_v2_missing_files_are_named(one_location):
 
 
 @pytest.mark.parametrize('channels, rate, message', [
-    (1, 44100, r'has 1 channel\(s\) at 44100 Hz.*binaural'),
-    (2, 16000, r'has 2 channel\(s\) at 16000 Hz.*44100 Hz'),
+    (1, 44100, r'has 1 channel\(s\) of PCM_32 at 44100 Hz.*binaural'),
+    (2, 16000, r'has 2 channel\(s\) of PCM_32 at 16000 Hz.*44100 Hz'),
 ])
 def test_v2_wrong_wav_layout_is_an_error(one_location, channels, rate, message):
     sf.write(wav_path(one_location), np.zeros((rate // 10, channels)), rate, subtype='PCM_32')
@@ -312,7 +314,7 @@ def make_v1_root(root, depth_mm, audio_length=4410, rows=1):
         np.save(os.path.join(root, f'{stem}_left.npy'), rng.standard_normal(audio_length))
         np.save(os.path.join(root, f'{stem}_right.npy'), rng.standard_normal(audio_length))
         np.save(os.path.join(day, 'depth', f'{i}.npy'), depth_mm)
-        image = np.zeros((6, 8, 3), np.uint8)
+        image = np.zeros((*depth_mm.shape, 3), np.uint8)
         image[:, :, 2] = 255                                          # red in BGR order
         cv2.imwrite(os.path.join(day, 'camera', f'{i}.png'), image)
         lines.append([f'2019.08.26/depth/{i}.npy', f'{stem}_left.npy', f'{stem}_right.npy',
@@ -397,7 +399,7 @@ def test_v1_bad_files_are_errors(tmp_path):
         BatvisionV1Dataset(root)[0]
     np.save(os.path.join(root, '2019.08.26/depth/0.npy'), SPECIAL_DEPTH_MM)
     np.save(os.path.join(root, '2019.08.26/audio/raw_long/18030.5_right.npy'), np.zeros(10))
-    with pytest.raises(BatvisionDataError, match=r'must be 1-D arrays of equal length'):
+    with pytest.raises(BatvisionDataError, match=r'must be 1-D float arrays of equal length'):
         BatvisionV1Dataset(root)[0]
     os.remove(os.path.join(root, '2019.08.26/audio/raw_long/18030.5_right.npy'))
     with pytest.raises(BatvisionDataError, match=r'Missing audio file .*18030\.5_right\.npy'):

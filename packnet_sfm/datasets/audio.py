@@ -38,6 +38,12 @@ N_MELS = 32
 MEL_F_MIN = 20.0
 MEL_F_MAX = 20000.0
 NORM_EPS = 1e-6
+SPEED_OF_SOUND = 340.0      # m/s, as in the official loader
+
+
+def echo_samples(max_depth, sample_rate=SAMPLE_RATE):
+    """Samples an echo needs to travel to max_depth and back (official cut: 7782 at 30 m)."""
+    return int((2 * max_depth / SPEED_OF_SOUND) * sample_rate)
 
 
 def stft_magnitude(waveform, hop_length, n_fft=N_FFT, win_length=WIN_LENGTH):

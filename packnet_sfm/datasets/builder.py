@@ -14,15 +14,18 @@ SPLIT_KEYS = ('train', 'validation', 'test')
 LOADER_KEYS = ('dataset', 'path', 'split', 'batch_size', 'num_workers', 'shuffle')
 
 
-def dataset_class(name):
-    return load_class(f'{name}Dataset', DATASETS)
+def dataset_class(name, key):
+    """The dataset class of a `datasets.<split>.dataset` entry ('BatvisionV2' ->
+    BatvisionV2Dataset)."""
+    return load_class(f'{name}Dataset', DATASETS, key)
 
 
 def _check_lists(node, split_key):
     lengths = {key: len(node[key]) for key in ('dataset', 'path', 'split')}
     if len(set(lengths.values())) != 1 or not lengths['dataset']:
-        raise ValueError(f"datasets.{split_key}.dataset, .path and .split are parallel lists of "
-                         f"the same non-zero length; got lengths {lengths}")
+        raise InputError(f"datasets.{split_key}.dataset, .path and .split are parallel lists of "
+                         f"the same non-zero length; got lengths {lengths}: give one entry per "
+                         f"dataset in each")
 
 
 def build_datasets(cfg, split_key):
@@ -30,12 +33,12 @@ def build_datasets(cfg, split_key):
     lists, in order (`<split>` is a split file's name without folder and extension; a repeated
     name gets the entry's position as a suffix)."""
     if split_key not in SPLIT_KEYS:
-        raise ValueError(f"Unknown split '{split_key}'; use one of {SPLIT_KEYS}")
+        raise InputError(f"Unknown split '{split_key}'; use one of {SPLIT_KEYS}")
     node = cfg.datasets[split_key]
     _check_lists(node, split_key)
     parts = {}
     for position, (name, path, split) in enumerate(zip(node.dataset, node.path, node.split)):
-        cls = dataset_class(name)
+        cls = dataset_class(name, f'datasets.{split_key}.dataset')
         split_options = {k: v for k, v in node.items() if k not in LOADER_KEYS}
         ignored = [k for k, v in split_options.items() if v and k not in accepted_kwargs(
             cls, split_options)]
@@ -57,9 +60,22 @@ def build_dataset(cfg, split_key):
 
 def depth_units(cfg):
     """(metres per unit of the batch depth, largest depth in those units) for the train set."""
-    options = cfg.datasets[dataset_class(cfg.datasets.train.dataset[0]).config_node]
+    options = cfg.datasets[dataset_class(cfg.datasets.train.dataset[0],
+                                         'datasets.train.dataset').config_node]
     normalised = bool(options.get('depth_norm', False))
     return (options.max_depth, 1.0) if normalised else (1.0, options.max_depth)
+
+
+def input_size(cfg):
+    """((height, width) of the images the training set feeds the network, their config key),
+    or None for waveform input."""
+    name = dataset_class(cfg.datasets.train.dataset[0], 'datasets.train.dataset').config_node
+    node = cfg.datasets[name]
+    if 'image_shape' in node:
+        return tuple(node.image_shape), f'datasets.{name}.image_shape'
+    if node.get('audio_format') == 'waveform':
+        return None
+    return (node.image_size, node.image_size), f'datasets.{name}.image_size'
 
 
 def build_loader(cfg, split_key, dataset, world):
@@ -69,7 +85,11 @@ def build_loader(cfg, split_key, dataset, world):
     sample once by its `idx`)."""
     node, training = cfg.datasets[split_key], split_key == 'train'
     if len(dataset) == 0:
-        raise ValueError(f"datasets.{split_key} is empty: check datasets.{split_key}.path/split")
+        raise InputError(f"datasets.{split_key} is empty: check datasets.{split_key}.path/split")
+    for key, minimum in (('batch_size', 1), ('num_workers', 0)):
+        if node[key] < minimum:
+            raise InputError(f"datasets.{split_key}.{key} is {node[key]}; it must be at least "
+                             f"{minimum}")
     sampler = DistributedSampler(dataset, num_replicas=world.size, rank=world.rank,
                                  shuffle=node.shuffle, seed=cfg.arch.seed,
                                  drop_last=training and len(dataset) >= world.size)
