@@ -9,6 +9,7 @@ import inspect
 
 from packnet_sfm.losses.base_residual_loss import BaseResidualLoss
 from packnet_sfm.models.SemiSupModel import SemiSupModel
+from packnet_sfm.utils.config import ConfigError
 from packnet_sfm.utils.visualization import colorize_depth, colorize_signed, make_grid
 
 DECOMPOSITION_KEYS = ('base', 'residual')
@@ -21,9 +22,9 @@ class BaseResidualModel(SemiSupModel):
     def __init__(self, depth_net, supervised_loss, curriculum=False, **semisup_kwargs):
         """`supervised_loss`: a BaseResidualLoss."""
         if 'detach_base' not in inspect.signature(depth_net.forward).parameters:
-            raise ValueError(f"model.name BaseResidualModel needs a depth network predicting "
-                             f"base and residual (forward(..., detach_base)), e.g. "
-                             f"BaseResidualUNet; got {type(depth_net).__name__}")
+            raise ConfigError(f"model.name BaseResidualModel needs a depth network predicting "
+                              f"base and residual (forward(..., detach_base)), e.g. "
+                              f"BaseResidualUNet; got {type(depth_net).__name__}")
         super().__init__(depth_net, supervised_loss, **semisup_kwargs)
         self.curriculum = curriculum
 

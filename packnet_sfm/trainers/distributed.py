@@ -5,6 +5,8 @@ import os
 
 import torch
 
+from packnet_sfm.utils.config import ConfigError
+
 LAUNCHER_VARIABLES = ('HOROVOD_RANK', 'OMPI_COMM_WORLD_RANK', 'PMI_RANK')
 
 
@@ -48,7 +50,7 @@ class Horovod:
         try:
             import horovod.torch as hvd
         except ImportError as error:
-            raise RuntimeError(
+            raise ConfigError(
                 "Distributed training needs Horovod: run `make horovod` (or "
                 "docker/install_horovod.sh), or set arch.distributed none") from error
         hvd.init()
@@ -96,7 +98,7 @@ class Horovod:
 def setup_distributed(mode='auto'):
     """`mode`: 'auto' (Horovod when launched by horovodrun/mpirun), 'none' or 'horovod'."""
     if mode not in ('auto', 'none', 'horovod'):
-        raise ValueError(f"arch.distributed must be 'auto', 'none' or 'horovod', not '{mode}'")
+        raise ConfigError(f"arch.distributed must be 'auto', 'none' or 'horovod', not '{mode}'")
     if mode == 'horovod' or (mode == 'auto' and launched_by_horovod()):
         return Horovod()
     return SingleProcess()

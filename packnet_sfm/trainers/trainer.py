@@ -46,7 +46,7 @@ def select_device(name, world):
         name = 'cuda' if torch.cuda.is_available() else 'cpu'
     if name == 'cuda':
         if not torch.cuda.is_available():
-            raise RuntimeError("arch.device is 'cuda' but CUDA is not available; use 'auto'")
+            raise ConfigError("arch.device is 'cuda' but CUDA is not available; use 'auto'")
         return torch.device('cuda', world.local_rank)
     return torch.device(name)
 
@@ -54,7 +54,7 @@ def select_device(name, world):
 def autocast_settings(amp, device):
     """(autocast context factory, GradScaler) for `arch.amp`; mixed precision is CUDA-only."""
     if amp not in ('none', 'bf16', 'fp16'):
-        raise ValueError(f"arch.amp must be 'none', 'bf16' or 'fp16', not '{amp}'")
+        raise ConfigError(f"arch.amp must be 'none', 'bf16' or 'fp16', not '{amp}'")
     if amp == 'none' or device.type != 'cuda':
         if amp != 'none':
             print(f"arch.amp '{amp}' needs CUDA; training in float32 on {device}")
@@ -198,18 +198,27 @@ class Trainer:
         loss = output['loss']
         terms = {'loss': loss.item(), **{k: float(v) for k, v in output['metrics'].items()}}
         if not math.isfinite(terms['loss']):
-            raise FloatingPointError(
-                f"Non-finite loss at epoch {epoch + 1}, step {batch_index} "
-                f"(global step {self.step}): " + ', '.join(f'{k}={v}' for k, v in terms.items()))
+            raise self.non_finite('loss', epoch, batch_index, terms)
         self.optimizer.zero_grad()  # sets grads to None; Horovod's wrapper takes no argument
         self.scaler.scale(loss).backward()
         self.world.synchronize(self.optimizer)
-        if self.cfg.arch.clip_grad > 0:
+        clip = self.cfg.arch.clip_grad
+        if clip > 0 or self.step % self.cfg.log.every_n_steps == 0:
             self.scaler.unscale_(self.optimizer)
-            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.arch.clip_grad)
+            norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), clip or math.inf)
+            # fp16's GradScaler skips steps with inf gradients by design
+            if not self.scaler.is_enabled() and not torch.isfinite(norm):
+                raise self.non_finite('gradient', epoch, batch_index, terms)
         self.world.step(self.optimizer, self.scaler)
         self.scaler.update()
         return terms
+
+    def non_finite(self, what, epoch, batch_index, terms):
+        """The error that stops a run whose loss or gradient is NaN or inf."""
+        return FloatingPointError(
+            f"Non-finite {what} at epoch {epoch + 1}, step {batch_index} (global step "
+            f"{self.step}) with loss terms " + ', '.join(f'{k}={v:.4g}' for k, v in terms.items())
+            + "; lower model.optimizer.lr, set arch.clip_grad, or check the data")
 
     def validate(self, epoch):
         """{validation set: metrics} over each whole set, logged under val/ (val/<set>/ when

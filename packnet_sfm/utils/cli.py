@@ -1,11 +1,13 @@
 """Entry-point wrapper: bad input ends the script with its one clear message, not a traceback."""
-import sys
+from packnet_sfm.utils.errors import InputError, exit_with
 
-from packnet_sfm.utils.errors import InputError
+# Errors the scripts report as one line: bad input, missing files, a run that diverged.
+REPORTED = (InputError, FileNotFoundError, NotADirectoryError, PermissionError,
+            FloatingPointError)
 
 
 def run_cli(main):
     try:
         main()
-    except (InputError, FileNotFoundError) as error:
-        sys.exit(f'error: {error}')
+    except REPORTED as error:
+        exit_with(error)

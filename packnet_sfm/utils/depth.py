@@ -4,6 +4,8 @@ import math
 import torch
 import torch.nn.functional as F
 
+from packnet_sfm.utils.config import ConfigError
+
 METRIC_NAMES = ('abs_rel', 'sq_rel', 'rmse', 'rmse_log', 'log10', 'mae', 'a1', 'a2', 'a3')
 # Garg et al. crop as fractions of (height, height, width, width): rows y1:y2, columns x1:x2.
 GARG_CROP = (0.40810811, 0.99189189, 0.03594771, 0.96405229)
@@ -29,7 +31,7 @@ def crop_mask(shape, crop, device=None):
     if not crop:
         return mask.fill_(True)
     if crop != 'garg':
-        raise ValueError(f"Unknown evaluation.crop '{crop}'; use '' or 'garg'")
+        raise ConfigError(f"Unknown evaluation.crop '{crop}'; use '' or 'garg'")
     y1, y2, x1, x2 = GARG_CROP
     mask[int(y1 * height):int(y2 * height), int(x1 * width):int(x2 * width)] = True
     return mask

@@ -119,6 +119,11 @@ class UNetSoundOnly(nn.Module):
         self.unet = UNetSkipBlock(1, ngf, inner=block, in_channels=input_nc, outermost=True)
         self.apply(init_pix2pix)
 
+    @property
+    def input_multiple(self):
+        """Input sides must be multiples of this (one halving per downsampling)."""
+        return 2 ** self.num_downsamplings
+
     def head(self, raw):
         """Depth from the last transposed convolution's output (see `output`)."""
         if self.output == 'official' and self.max_depth != 1.0:
@@ -134,9 +139,9 @@ class UNetSoundOnly(nn.Module):
         return output
 
     def _check_size(self, audio):
-        multiple = 2 ** self.num_downsamplings
+        multiple = self.input_multiple
         if audio.dim() != 4 or audio.shape[-1] % multiple or audio.shape[-2] % multiple:
-            raise ValueError(
+            raise ConfigError(
                 f'UNetSoundOnly with {self.num_downsamplings} downsamplings needs audio '
                 f'[B, C, H, W] with H and W multiples of {multiple}, got {tuple(audio.shape)}; '
                 f'set datasets.batvision.image_size or model.depth_net.UNetSoundOnly.generator')
