@@ -10,7 +10,7 @@ import torch
 from tqdm import tqdm
 
 from packnet_sfm.datasets.builder import build_dataset, build_loader, depth_units, set_epoch
-from packnet_sfm.loggers.tensorboard_logger import NullLogger, TensorBoardLogger
+from packnet_sfm.loggers import build_logger
 from packnet_sfm.models import build_model
 from packnet_sfm.trainers.evaluation import evaluate, evaluation_options, to_device
 from packnet_sfm.trainers.optim import build_optimizer, build_scheduler
@@ -21,7 +21,7 @@ from packnet_sfm.utils.checkpoint import (
     save_checkpoint,
     set_rng_state,
 )
-from packnet_sfm.utils.config import dump, to_dict
+from packnet_sfm.utils.config import to_dict
 from packnet_sfm.utils.progress import progress
 from packnet_sfm.utils.seed import set_seed
 from packnet_sfm.utils.visualization import save_png
@@ -75,12 +75,11 @@ class Trainer:
         self.best = TopKCheckpoints(self.run_dir, cfg.checkpoint.monitor,
                                     cfg.checkpoint.save_top_k)
         self.start_epoch, self.last_metrics = 0, {}
+        self.logger = build_logger(cfg, self.run_dir, world)
         if resume_from is not None:
             self._restore(load_checkpoint(resume_from), optimizer)
         world.broadcast_state(self.model, optimizer)
         self.optimizer = world.wrap_optimizer(optimizer, self.model)
-        self.logger = (TensorBoardLogger(self.run_dir / 'tensorboard') if world.is_main
-                       else NullLogger())
         self.step = self.start_epoch * len(self.train_loader)
 
     def _initialise_weights(self):
@@ -98,6 +97,7 @@ class Trainer:
         self.scaler.load_state_dict(state.get('scaler') or self.scaler.state_dict())
         self.best.kept = [tuple(item) for item in state.get('best_checkpoints', [])]
         self.start_epoch, self.last_metrics = state['epoch'], state.get('metrics', {})
+        self.logger.load_state_dict(state.get('loggers', {}))
         set_rng_state(state['rng'])
 
     def state(self, epoch, metrics):
@@ -107,13 +107,13 @@ class Trainer:
                 'state_dict': self.model.state_dict(), 'optimizer': optimizer.state_dict(),
                 'scheduler': self.scheduler.state_dict() if self.scheduler else None,
                 'scaler': self.scaler.state_dict(), 'rng': rng_state(),
-                'best_checkpoints': [list(item) for item in self.best.kept]}
+                'best_checkpoints': [list(item) for item in self.best.kept],
+                'loggers': self.logger.state_dict()}
 
     # ----------------------------------------------------------------------------------------
     def fit(self):
         """Train from `start_epoch` to `arch.max_epochs`; returns the last validation metrics."""
-        if self.world.is_main:
-            self.logger.text('config', f'```\n{dump(self.cfg)}\n```')
+        self.logger.config(self.cfg)
         for epoch in range(self.start_epoch, self.cfg.arch.max_epochs):
             self.model.set_epoch(epoch)
             started = time.time()
@@ -208,6 +208,8 @@ class Trainer:
             with open(self.run_dir / 'val_metrics.jsonl', 'a') as f:
                 f.write(json.dumps({'epoch': epoch + 1, **metrics}) + '\n')
         tqdm.write(line)
+        self.logger.scalars({'epoch': epoch + 1, **{f'epoch/{k}': v for k, v in summary.items()}},
+                            self.step)
         if metrics:
             self.best.update(self.state(epoch + 1, metrics), epoch + 1, metrics)
         save_checkpoint(self.state(epoch + 1, self.last_metrics), self.run_dir / 'last.ckpt')
