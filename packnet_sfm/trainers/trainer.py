@@ -138,7 +138,7 @@ class Trainer:
         set_epoch(self.train_loader, self.cfg.arch.seed, epoch)
         totals, count = {}, 0
         bar = progress(self.train_loader, desc=f'Epoch {epoch + 1}/{self.cfg.arch.max_epochs}',
-                   disable=not self.world.is_main, leave=False)
+                       disable=not self.world.is_main)
         for batch_index, batch in enumerate(bar):
             started = time.time()
             terms = self.train_step(to_device(batch, self.device), epoch, batch_index)
