@@ -6,7 +6,6 @@ import os
 import torch
 
 
-
 def launched_by_horovod():
     """Whether this process was started by horovodrun (which sets HOROVOD_RANK)."""
     return 'HOROVOD_RANK' in os.environ
