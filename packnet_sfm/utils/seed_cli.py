@@ -114,16 +114,7 @@ def translate(script, argv):
     if config and args.dataset:
         raise ConfigError('give a config or --dataset, not both')
     if not config:
-        config = CONFIGS / SCRIPT_CONFIGS[script][args.dataset or DEFAULT_DATASET]
-        variants = [(flag, VARIANTS[config.name, flag, value]) for flag, value in flags.items()
-                    if (config.name, flag, value) in VARIANTS]
-        if len(variants) > 1:
-            raise ConfigError(f"{' and '.join(flag for flag, _ in variants)} each have a "
-                              'config of their own: start from one with scripts/train.py CONFIG '
-                              'KEY VALUE')
-        for flag, variant in variants:
-            config = CONFIGS / variant
-            del flags[flag]
+        config, flags = seed_config(script, args.dataset or DEFAULT_DATASET, flags)
     net = load_config(config).model.depth_net.name
     opts = []
     for flag, value in flags.items():
@@ -132,6 +123,18 @@ def translate(script, argv):
             for key in VALUE_FLAGS[flag]}
         opts += [item for pair in pairs.items() for item in pair]
     return Path(config), opts + args.opts
+
+
+def seed_config(script, dataset, flags):
+    """(the config a seed command starts from, the flags it leaves to overrides)."""
+    config = CONFIGS / SCRIPT_CONFIGS[script][dataset]
+    variants = [flag for flag, value in flags.items() if (config.name, flag, value) in VARIANTS]
+    if len(variants) > 1:
+        raise ConfigError(f"{' and '.join(variants)} each have a config of their own: start "
+                          'from one with scripts/train.py CONFIG KEY VALUE')
+    if variants:
+        config = CONFIGS / VARIANTS[config.name, variants[0], flags[variants[0]]]
+    return config, {flag: value for flag, value in flags.items() if flag not in variants}
 
 
 def equivalent_command(config, opts):
