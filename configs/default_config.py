@@ -32,7 +32,16 @@ _C.checkpoint.every_n_epochs = 0        # also keep epoch_XXXX.ckpt every N epoc
 _C.log = CN()
 _C.log.images_every = 1                 # write a picture grid every N validations (0 disables)
 _C.log.num_images = 4                   # samples per picture grid
-_C.log.every_n_steps = 10               # TensorBoard scalars every N training steps
+_C.log.every_n_steps = 10               # training scalars every N training steps
+_C.log.tensorboard = CN()               # <run folder>/tensorboard/
+_C.log.tensorboard.enabled = True
+_C.log.wandb = CN()                     # <run folder>/wandb/; needs pip install -e .[wandb]
+_C.log.wandb.enabled = False
+_C.log.wandb.project = 'packnet-sfm-echo'
+_C.log.wandb.entity = ''                # W&B user or team; '' is your login's default
+_C.log.wandb.name = ''                  # run name; '' is the run folder's name
+_C.log.wandb.tags = []
+_C.log.wandb.mode = 'online'            # 'online' | 'offline' (sync later) | 'disabled'
 
 _C.evaluation = CN()
 # Pixels the metrics score (packnet_sfm/utils/protocols.py): 'batvision' (gt > 0, the official

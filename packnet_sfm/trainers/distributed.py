@@ -1,18 +1,16 @@
 """One process or N Horovod ranks behind one small interface. Horovod is imported only when the
-run is launched by horovodrun/mpirun or the config asks for it, so a single process never
-needs it installed."""
+run is launched by horovodrun or the config asks for it, so a single process never needs it
+installed. Horovod is built with Gloo (no MPI): horovodrun is the launcher."""
 import os
 
 import torch
 
 from packnet_sfm.utils.config import ConfigError
 
-LAUNCHER_VARIABLES = ('HOROVOD_RANK', 'OMPI_COMM_WORLD_RANK', 'PMI_RANK')
-
 
 def launched_by_horovod():
-    """Whether this process was started by horovodrun or mpirun."""
-    return any(name in os.environ for name in LAUNCHER_VARIABLES)
+    """Whether this process was started by horovodrun (which sets HOROVOD_RANK)."""
+    return 'HOROVOD_RANK' in os.environ
 
 
 class SingleProcess:
@@ -96,7 +94,7 @@ class Horovod:
 
 
 def setup_distributed(mode='auto'):
-    """`mode`: 'auto' (Horovod when launched by horovodrun/mpirun), 'none' or 'horovod'."""
+    """`mode`: 'auto' (Horovod when launched by horovodrun), 'none' or 'horovod'."""
     if mode not in ('auto', 'none', 'horovod'):
         raise ConfigError(f"arch.distributed must be 'auto', 'none' or 'horovod', not '{mode}'")
     if mode == 'horovod' or (mode == 'auto' and launched_by_horovod()):

@@ -35,7 +35,7 @@ def evaluate(model, loader, world, device, protocols, on_first_batch=None, desc=
     indices = list(loader.sampler)
     values = {name: [] for name in protocols}
     filenames, position = [], 0
-    for batch in progress(loader, desc=desc, leave=False, disable=not world.is_main):
+    for batch in progress(loader, desc=desc, disable=not world.is_main):
         batch = to_device(batch, device)
         output = model(batch)
         if position == 0 and on_first_batch is not None and world.is_main:

@@ -16,7 +16,7 @@ from packnet_sfm.datasets.builder import (
     depth_units,
     set_epoch,
 )
-from packnet_sfm.loggers.tensorboard_logger import NullLogger, TensorBoardLogger
+from packnet_sfm.loggers import build_logger
 from packnet_sfm.models import build_model
 from packnet_sfm.trainers.evaluation import evaluate, evaluation_protocols, to_device
 from packnet_sfm.trainers.optim import (
@@ -33,7 +33,7 @@ from packnet_sfm.utils.checkpoint import (
     set_rng_state,
 )
 from packnet_sfm.utils.compare import VAL_METRICS_FILE
-from packnet_sfm.utils.config import ConfigError, dump, to_dict
+from packnet_sfm.utils.config import ConfigError, to_dict
 from packnet_sfm.utils.depth import METRIC_NAMES
 from packnet_sfm.utils.progress import progress
 from packnet_sfm.utils.protocols import protocol_from_config
@@ -110,12 +110,11 @@ class Trainer:
         self.best = TopKCheckpoints(self.run_dir, cfg.checkpoint.monitor,
                                     cfg.checkpoint.save_top_k)
         self.start_epoch, self.last_metrics = 0, {}
+        self.logger = build_logger(cfg, self.run_dir, world)
         if resume_from is not None:
             self._restore(load_checkpoint(resume_from), optimizer)
         world.broadcast_state(self.model, optimizer)
         self.optimizer = world.wrap_optimizer(optimizer, self.model)
-        self.logger = (TensorBoardLogger(self.run_dir / 'tensorboard') if world.is_main
-                       else NullLogger())
         self.step = self.start_epoch * len(self.train_loader)
 
     def _initialise_weights(self):
@@ -131,6 +130,7 @@ class Trainer:
         self.scaler.load_state_dict(state.get('scaler') or self.scaler.state_dict())
         self.best.kept = [tuple(item) for item in state.get('best_checkpoints', [])]
         self.start_epoch, self.last_metrics = state['epoch'], state.get('metrics', {})
+        self.logger.load_state_dict(state.get('loggers', {}))
         set_rng_state(state['rng'])
         if self.world.is_main:
             forget_validations_after(self.run_dir, self.start_epoch)
@@ -141,18 +141,17 @@ class Trainer:
         return {'config': to_dict(self.cfg), 'epoch': epoch, 'metrics': metrics,
                 'state_dict': self.model.state_dict(), 'optimizer': optimizer.state_dict(),
                 'scaler': self.scaler.state_dict(), 'rng': rng_state(),
-                'best_checkpoints': [list(item) for item in self.best.kept]}
+                'best_checkpoints': [list(item) for item in self.best.kept],
+                'loggers': self.logger.state_dict()}
 
     # ----------------------------------------------------------------------------------------
     def fit(self):
         """Train from `start_epoch` to `arch.max_epochs`; returns the last validation metrics."""
-        if self.world.is_main:
-            self.logger.text('config', f'```\n{dump(self.cfg)}\n```')
-            if self.val_loaders:
-                tqdm.write(f"Validation on {', '.join(self.val_loaders)}, protocol "
-                           f"'{self.cfg.evaluation.protocol}' ({self.protocol.description}); "
-                           f"checkpoints ranked by {self.cfg.checkpoint.monitor} on "
-                           f"{self.monitored}")
+        self.logger.config(self.cfg)
+        if self.world.is_main and self.val_loaders:
+            tqdm.write(f"Validation on {', '.join(self.val_loaders)}, protocol "
+                       f"'{self.cfg.evaluation.protocol}' ({self.protocol.description}); "
+                       f"checkpoints ranked by {self.cfg.checkpoint.monitor} on {self.monitored}")
         for epoch in range(self.start_epoch, self.cfg.arch.max_epochs):
             self.model.set_epoch(epoch)
             set_learning_rate(self.optimizer, learning_rate(self.cfg, self.base_lr, epoch))
@@ -175,7 +174,7 @@ class Trainer:
         set_epoch(self.train_loader, self.cfg.arch.seed, epoch)
         totals, count = {}, 0
         bar = progress(self.train_loader, desc=f'Epoch {epoch + 1}/{self.cfg.arch.max_epochs}',
-                   disable=not self.world.is_main, leave=False)
+                       disable=not self.world.is_main)
         for batch_index, batch in enumerate(bar):
             started = time.time()
             terms = self.train_step(to_device(batch, self.device), epoch, batch_index)
@@ -264,6 +263,8 @@ class Trainer:
             with open(self.run_dir / VAL_METRICS_FILE, 'a') as f:
                 f.write(json.dumps({'epoch': epoch + 1, **metrics, **others}) + '\n')
         tqdm.write(line)
+        self.logger.scalars({'epoch': epoch + 1, **{f'epoch/{k}': v for k, v in summary.items()}},
+                            self.step)
         state = self.state(epoch + 1, self.last_metrics)
         if metrics:
             self.best.update(state, epoch + 1, metrics)

@@ -6,8 +6,8 @@ import os
 import sys
 import tempfile
 
-# Environment variables that identify one horovodrun / mpirun launch (shared by its ranks).
-LAUNCH_VARIABLES = ('HOROVOD_GLOO_RENDEZVOUS_PORT', 'PMIX_NAMESPACE', 'OMPI_MCA_ess_base_jobid')
+# Set by horovodrun for every rank of one launch (a port of its own).
+LAUNCH_VARIABLE = 'HOROVOD_GLOO_RENDEZVOUS_PORT'
 WORKER_TRACEBACK = 'Original Traceback (most recent call last):'
 
 
@@ -33,7 +33,7 @@ def user_message(error):
 def first_report(message):
     """True the first time any rank of this launch reports `message` (always True for a
     single process): ranks that hit the same bad input print it once, not once each."""
-    launch = next((os.environ[name] for name in LAUNCH_VARIABLES if name in os.environ), None)
+    launch = os.environ.get(LAUNCH_VARIABLE)
     if launch is None:
         return True
     digest = hashlib.sha1(f'{launch}\n{message}'.encode()).hexdigest()[:16]
