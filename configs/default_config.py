@@ -229,12 +229,15 @@ def _split(split, batch_size, shuffle):
     node.shuffle = shuffle
     node.locations = []                 # BatVision V2: only these locations (empty: all)
     node.exclude_locations = []         # BatVision V2: skip these locations
+    node.on_bad_sample = 'error'        # 'error' | 'skip': leave out (count, list) bad samples
     return node
 
 
 _C.datasets.train = _split('train', 8, True)
 _C.datasets.validation = _split('val', 8, False)
 _C.datasets.test = _split('test', 8, False)
+# A training run with more bad samples than this fraction of an epoch stops (on_bad_sample skip).
+_C.datasets.max_bad_fraction = 0.01
 
 
 def get_cfg_defaults():

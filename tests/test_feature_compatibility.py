@@ -105,10 +105,12 @@ def test_script_reads_the_config_stored_in_a_checkpoint(tmp_path, monkeypatch, c
     assert 'Compatible: all 2 levels match' in capsys.readouterr().out
 
 
-def test_script_names_a_missing_config(tmp_path, monkeypatch):
+def test_script_names_a_missing_config(tmp_path, monkeypatch, capsys):
     code = run_script(monkeypatch, '--teacher', str(tmp_path / 'nope.yaml'),
                       '--student', str(tmp_path / 'nope.yaml'))
-    assert 'nope.yaml' in str(code) and 'does not exist' in str(code)
+    message = capsys.readouterr().err
+    assert code == 1 and message.startswith('error: ') and message.count('\n') == 1
+    assert 'nope.yaml' in message and 'does not exist' in message
 
 
 def test_bare_command_is_the_seed_003_check(tmp_path):

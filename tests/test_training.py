@@ -172,6 +172,16 @@ def test_non_finite_loss_names_epoch_step_and_terms(tiny_config):
         trainer.fit()
 
 
+def test_non_finite_gradient_stops_the_run_naming_the_step(tiny_config):
+    trainer = Trainer(load_config(tiny_config), tiny_config.parent / 'nan_grad', SingleProcess())
+    first = next(trainer.model.parameters())
+    first.register_hook(lambda grad: grad * float('nan'))
+    before = first.detach().clone()
+    with pytest.raises(FloatingPointError, match=r'Non-finite gradient at epoch 1, step 0 .*loss='):
+        trainer.fit()
+    assert torch.equal(first.detach(), before)          # the poisoned step was not taken
+
+
 def test_bad_config_key_ends_the_cli_with_one_clear_line(tiny_config):
     result = script('train.py', tiny_config, 'arch.max_epoch', 2)
     assert result.returncode != 0

@@ -14,6 +14,7 @@ import torch
 
 from packnet_sfm.datasets.audio import SAMPLE_RATE
 from packnet_sfm.datasets.batvision import (
+    SPLITS,
     BatvisionDataError,
     BatvisionDataset,
     Recording,
@@ -111,6 +112,18 @@ class BatvisionV2Dataset(BatvisionDataset):
                 f"{list(locations)}, exclude_locations={list(exclude_locations)}); point the "
                 f"dataset path at a BatVision V2 root")
         return selected
+
+    def split_problems(self):
+        """Location folders holding another split's CSV but not this one's (every V2
+        location has all three)."""
+        others = [split_csv_name(split) for split in SPLITS if split != self.split]
+        return [(os.path.join(self.root, name, self.csv_name),
+                 f"Location {name} under {self.root} has no {self.csv_name}; restore it (an "
+                 f"empty one, with the header, holds the location out of the split)")
+                for name in sorted(os.listdir(self.root))
+                if name not in self.locations and not os.path.isfile(
+                    os.path.join(self.root, name, self.csv_name))
+                and any(os.path.isfile(os.path.join(self.root, name, o)) for o in others)]
 
     def recording(self, row, source, location):
         """A Recording from one CSV row."""

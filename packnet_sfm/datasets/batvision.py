@@ -232,10 +232,14 @@ class BatvisionDataset(Dataset):
         return process_depth(depth_mm, self.max_depth, self.image_size, self.preprocessing,
                              self.depth_norm)
 
+    def split_problems(self):
+        """[(file, message)] of what is wrong with the split as a whole (none here)."""
+        return []
+
     def check_recording(self, recording):
-        """(valid depth fraction or None, [(file, kind, message)]) of one recording, from what
-        the loader checks, cheaply: audio and camera headers, the depth map's dtype and shape,
-        and its valid pixels (the one whole file read)."""
+        """(files checked, valid depth fraction or None, [(file, kind, message)]) of one
+        recording, from what the loader checks, cheaply: audio and camera headers, the depth
+        map's dtype and shape, and its valid pixels (the one whole file read)."""
         problems, fraction = [], None
 
         def attempt(path, check):
@@ -250,7 +254,7 @@ class BatvisionDataset(Dataset):
         if depth_mm is not None:
             fraction = attempt(recording.depth, lambda: self.valid_fraction(recording, depth_mm))
             attempt(recording.camera, lambda: self.check_camera(recording, depth_mm.shape))
-        return fraction, problems
+        return len(recording.audio) + 2, fraction, problems
 
     def check_camera(self, recording, depth_shape):
         """The camera image's header: readable and aligned with the depth map."""

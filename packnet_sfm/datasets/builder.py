@@ -5,13 +5,15 @@ import os
 import torch
 from torch.utils.data import ConcatDataset, DataLoader, DistributedSampler
 
+from packnet_sfm.datasets.bad_samples import ON_BAD_SAMPLE, SkipBadSamples, collate_skipping
 from packnet_sfm.utils.errors import InputError
 from packnet_sfm.utils.load import accepted_kwargs, load_class
 from packnet_sfm.utils.seed import seed_worker
 
 DATASETS = 'packnet_sfm.datasets'
 SPLIT_KEYS = ('train', 'validation', 'test')
-LOADER_KEYS = ('dataset', 'path', 'split', 'batch_size', 'num_workers', 'shuffle')
+LOADER_KEYS = ('dataset', 'path', 'split', 'batch_size', 'num_workers', 'shuffle',
+               'on_bad_sample')
 
 
 def dataset_class(name, key):
@@ -82,7 +84,8 @@ def build_loader(cfg, split_key, dataset, world):
     """A DataLoader over this rank's shard. The sampler and worker seeds depend only on the
     run seed and the epoch (call `set_epoch`), so a resumed run sees the same data order.
     Training drops incomplete batches; evaluation pads the shards (the evaluator counts each
-    sample once by its `idx`)."""
+    sample once by its `idx`). With `on_bad_sample: skip`, samples that fail to load are taken
+    out of their batch and listed in its 'bad_samples' (see bad_samples.py)."""
     node, training = cfg.datasets[split_key], split_key == 'train'
     if len(dataset) == 0:
         raise InputError(f"datasets.{split_key} is empty: check datasets.{split_key}.path/split")
@@ -90,10 +93,15 @@ def build_loader(cfg, split_key, dataset, world):
         if node[key] < minimum:
             raise InputError(f"datasets.{split_key}.{key} is {node[key]}; it must be at least "
                              f"{minimum}")
+    if node.on_bad_sample not in ON_BAD_SAMPLE:
+        raise InputError(f"datasets.{split_key}.on_bad_sample is '{node.on_bad_sample}'; use one "
+                         f"of {', '.join(ON_BAD_SAMPLE)}")
+    skip = node.on_bad_sample == 'skip'
     sampler = DistributedSampler(dataset, num_replicas=world.size, rank=world.rank,
                                  shuffle=node.shuffle, seed=cfg.arch.seed,
                                  drop_last=training and len(dataset) >= world.size)
-    return DataLoader(dataset, batch_size=node.batch_size, sampler=sampler,
+    return DataLoader(SkipBadSamples(dataset) if skip else dataset, batch_size=node.batch_size,
+                      sampler=sampler, collate_fn=collate_skipping if skip else None,
                       num_workers=node.num_workers, pin_memory=torch.cuda.is_available(),
                       drop_last=training and len(sampler) >= node.batch_size,
                       worker_init_fn=seed_worker, generator=torch.Generator())

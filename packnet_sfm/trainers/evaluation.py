@@ -7,6 +7,7 @@ from pathlib import Path
 
 import torch
 
+from packnet_sfm.datasets.bad_samples import SkipBadSamples
 from packnet_sfm.utils.depth import METRIC_NAMES, compute_depth_metrics_per_image
 from packnet_sfm.utils.progress import progress
 from packnet_sfm.utils.protocols import protocol_from_config
@@ -34,23 +35,44 @@ def evaluate(model, loader, world, device, protocols, on_first_batch=None, desc=
     model.eval()
     indices = list(loader.sampler)
     values = {name: [] for name in protocols}
-    filenames, position = [], 0
+    filenames, bad_samples, position = [], [], 0
     for batch in progress(loader, desc=desc, disable=not world.is_main):
-        batch = to_device(batch, device)
-        output = model(batch)
-        if position == 0 and on_first_batch is not None and world.is_main:
-            on_first_batch(batch, output)
-        size = output['depth'].shape[0]
-        index = torch.tensor(indices[position:position + size], dtype=torch.float64)
-        for name, options in protocols.items():
-            per_image = compute_depth_metrics_per_image(output['gt'], output['depth'], **options)
-            columns = [index, per_image['valid'].double()] + [per_image[m] for m in METRIC_NAMES]
-            values[name].append(torch.stack([c.cpu() for c in columns], 1))
-        filenames.extend(batch.get('filename', [''] * size))
-        position += size
+        index, length, bad = batch_indices(batch, indices, position)
+        bad_samples += bad
+        if len(index):
+            batch = to_device(batch, device)
+            output = model(batch)
+            if position == 0 and on_first_batch is not None and world.is_main:
+                on_first_batch(batch, output)
+            for name, options in protocols.items():
+                per_image = compute_depth_metrics_per_image(output['gt'], output['depth'],
+                                                            **options)
+                columns = [index, per_image['valid'].double()] + [per_image[m]
+                                                                  for m in METRIC_NAMES]
+                values[name].append(torch.stack([c.cpu() for c in columns], 1))
+            filenames.extend(batch.get('filename', [''] * len(index)))
+        position += length
     names = [n for part in world.gather_objects(filenames) for n in part]
-    return {name: summarise(world.gather(torch.cat(tables)), names)
-            for name, tables in values.items()}
+    bad_count = sum(len(part) for part in world.gather_objects(bad_samples))
+    results = {}
+    for name, tables in values.items():
+        metrics, rows = summarise(world.gather(torch.cat(tables) if tables else
+                                               torch.zeros(0, 2 + len(METRIC_NAMES),
+                                                           dtype=torch.float64)), names)
+        if isinstance(loader.dataset, SkipBadSamples):
+            metrics['bad_samples'] = bad_count
+        results[name] = metrics, rows
+    return results
+
+
+def batch_indices(batch, indices, position):
+    """(sampler indices [n] of the batch's samples, samples the batch took from the sampler,
+    the BadSamples a skipping loader took out of it); pops the skipping loader's keys."""
+    kept, bad = batch.pop('kept', None), batch.pop('bad_samples', [])
+    length = len(batch['depth']) if kept is None else len(kept) + len(bad)
+    chosen = indices[position:position + length]
+    chosen = chosen if kept is None else [chosen[k] for k in kept]
+    return torch.tensor(chosen, dtype=torch.float64), length, bad
 
 
 def summarise(table, filenames):

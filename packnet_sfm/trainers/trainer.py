@@ -1,5 +1,6 @@
 """The trainer: a small training step with hooks around it (validation, checkpoints, logs), for
 one process or N Horovod ranks. Only rank 0 writes files."""
+import csv
 import json
 import math
 import time
@@ -35,6 +36,7 @@ from packnet_sfm.utils.checkpoint import (
 from packnet_sfm.utils.compare import VAL_METRICS_FILE
 from packnet_sfm.utils.config import ConfigError, to_dict
 from packnet_sfm.utils.depth import METRIC_NAMES
+from packnet_sfm.utils.errors import InputError
 from packnet_sfm.utils.progress import progress
 from packnet_sfm.utils.protocols import protocol_from_config
 from packnet_sfm.utils.seed import set_seed
@@ -156,10 +158,11 @@ class Trainer:
             self.model.set_epoch(epoch)
             set_learning_rate(self.optimizer, learning_rate(self.cfg, self.base_lr, epoch))
             started = time.time()
-            summary = self.train_epoch(epoch)
+            summary, bad_samples = self.train_epoch(epoch)
             self.logger.scalars({'epoch_time': time.time() - started}, self.step, 'train/')
             validated = self.val_loaders and self._validates(epoch)
-            self.end_epoch(epoch, summary, self.validate(epoch) if validated else {})
+            self.end_epoch(epoch, summary, self.validate(epoch) if validated else {},
+                           bad_samples)
         self.logger.close()
         return self.last_metrics
 
@@ -169,13 +172,16 @@ class Trainer:
 
     def train_epoch(self, epoch):
         """One pass over this rank's shard; returns the loss and loss terms averaged over the
-        steps and the ranks."""
+        steps and the ranks, and every rank's bad samples (on_bad_sample skip)."""
         self.model.train()
         set_epoch(self.train_loader, self.cfg.arch.seed, epoch)
-        totals, count = {}, 0
+        totals, count, bad_samples = {}, 0, []
         bar = progress(self.train_loader, desc=f'Epoch {epoch + 1}/{self.cfg.arch.max_epochs}',
                        disable=not self.world.is_main)
         for batch_index, batch in enumerate(bar):
+            bad_samples += self.take_bad_samples(batch, len(bad_samples), epoch)
+            if 'depth' not in batch:        # every sample of the batch was bad
+                continue
             started = time.time()
             terms = self.train_step(to_device(batch, self.device), epoch, batch_index)
             samples_per_sec = batch['depth'].shape[0] * self.world.size / (time.time() - started)
@@ -188,7 +194,22 @@ class Trainer:
                 self.logger.scalars({**terms, 'lr': lr, 'samples_per_sec': samples_per_sec},
                                     self.step, 'train/')
             self.step += 1
-        return self.world.average({name: value / max(count, 1) for name, value in totals.items()})
+        summary = self.world.average({name: sum_ / max(count, 1) for name, sum_ in totals.items()})
+        return summary, [bad for part in self.world.gather_objects(bad_samples) for bad in part]
+
+    def take_bad_samples(self, batch, earlier, epoch):
+        """The BadSamples a skipping loader took out of `batch`; an error once this rank's
+        epoch holds more than `datasets.max_bad_fraction` of its samples."""
+        batch.pop('kept', None)
+        bad = batch.pop('bad_samples', [])
+        total, fraction = len(self.train_loader.sampler), self.cfg.datasets.max_bad_fraction
+        if bad and earlier + len(bad) > fraction * total:
+            raise InputError(
+                f"{earlier + len(bad)} of {total} training samples were bad in epoch {epoch + 1}, "
+                f"more than datasets.max_bad_fraction ({fraction:.1%}), e.g. {bad[0].message}; "
+                f"fix the data (scripts/check_dataset.py lists every problem) or raise "
+                f"datasets.max_bad_fraction")
+        return bad
 
     def train_step(self, batch, epoch, batch_index):
         """Forward, backward, optimiser step; returns the loss and its terms as floats."""
@@ -226,13 +247,14 @@ class Trainer:
         validation_index = (epoch + 1) // self.cfg.arch.validate_every
         draw = self.world.is_main and every > 0 and validation_index % every == 0
         results = {}
+        several = len(self.val_loaders) > 1
         for name, loader in self.val_loaders.items():
             pictures = self._save_pictures(epoch) if draw and name == self.monitored else None
             results[name], _ = evaluate(self.model, loader, self.world, self.device,
                                         self.protocols, pictures,
-                                        desc=f'validation {name}')[self.cfg.evaluation.protocol]
-            prefix = f'val/{name}/' if len(self.val_loaders) > 1 else 'val/'
-            self.logger.scalars(results[name], self.step, prefix)
+                                        desc=f'validation {name}' if several else 'validation'
+                                        )[self.cfg.evaluation.protocol]
+            self.logger.scalars(results[name], self.step, f'val/{name}/' if several else 'val/')
         return results
 
     def _save_pictures(self, epoch):
@@ -243,12 +265,13 @@ class Trainer:
                 self.logger.image(f'val/{name}', picture, self.step)
         return save
 
-    def end_epoch(self, epoch, summary, results):
+    def end_epoch(self, epoch, summary, results, bad_samples=()):
         """Print the epoch line (loss terms named without a 'loss_' prefix: `loss_recon` as
         `recon=`; the monitored set's metrics), append the metrics to val_metrics.jsonl (the
         monitored set's as they are, the others' as '<set>/<metric>'), write last.ckpt, the
         best ones and every `checkpoint.every_n_epochs`-th epoch (`results` is empty when
-        this epoch did not validate)."""
+        this epoch did not validate); skipped samples are counted and listed in
+        bad_samples.csv."""
         metrics = results.get(self.monitored, {})
         self.last_metrics = metrics or self.last_metrics
         if not self.world.is_main:
@@ -262,6 +285,10 @@ class Trainer:
                       if name != self.monitored for k, v in values.items()}
             with open(self.run_dir / VAL_METRICS_FILE, 'a') as f:
                 f.write(json.dumps({'epoch': epoch + 1, **metrics, **others}) + '\n')
+        if self.cfg.datasets.train.on_bad_sample == 'skip':
+            line += f' | {len(bad_samples)} bad samples skipped'
+            self.logger.scalars({'bad_samples': len(bad_samples)}, self.step, 'train/')
+            append_bad_samples(self.run_dir, epoch, bad_samples)
         tqdm.write(line)
         self.logger.scalars({'epoch': epoch + 1, **{f'epoch/{k}': v for k, v in summary.items()}},
                             self.step)
@@ -273,6 +300,17 @@ class Trainer:
             save_checkpoint(state, self.run_dir / f'epoch_{epoch + 1:04d}.ckpt')
         save_checkpoint(state, self.run_dir / 'last.ckpt')
         self.logger.flush()
+
+
+def append_bad_samples(run_dir, epoch, bad_samples):
+    """Rows 'epoch,index,message' of the samples skipped in an epoch, in <run>/bad_samples.csv."""
+    path = Path(run_dir) / 'bad_samples.csv'
+    new = not path.is_file()
+    with open(path, 'a', newline='') as file:
+        writer = csv.writer(file)
+        if new:
+            writer.writerow(['epoch', 'index', 'message'])
+        writer.writerows([epoch + 1, bad.index, bad.message] for bad in bad_samples)
 
 
 def forget_validations_after(run_dir, epoch):

@@ -6,8 +6,24 @@ REPORTED = (InputError, FileNotFoundError, NotADirectoryError, PermissionError,
             FloatingPointError)
 
 
+class PeerRankFailed(Exception):
+    """What a Horovod rank reports when it stopped because another rank failed."""
+
+    def __str__(self):
+        return 'stopped because another Horovod rank failed; its error is above'
+
+
+def stopped_by_another_rank(error):
+    """Whether `error` is Horovod shutting down after an exception on another rank."""
+    return any(cls.__name__ == 'HorovodInternalError' for cls in type(error).__mro__)
+
+
 def run_cli(main):
     try:
         main()
     except REPORTED as error:
         exit_with(error)
+    except Exception as error:
+        if not stopped_by_another_rank(error):
+            raise
+        exit_with(PeerRankFailed())
