@@ -208,6 +208,8 @@ _C.datasets.batvision.image_size = 256              # features and depth resized
 # log-magnitude, ears standardised together, nearest-neighbour depth with a valid mask.
 _C.datasets.batvision.preprocessing = 'official'
 _C.datasets.batvision.load_rgb = False              # also read the camera image
+_C.datasets.batvision.features_on = 'loader'        # 'loader' | 'device': the loader yields cut
+#                                                     waveforms, the model computes the features
 # --- RGB path: options of the KITTI raw loader (real or synthetic), see KITTIDataset ---
 _C.datasets.kitti = CN()
 _C.datasets.kitti.depth_type = 'groundtruth'        # 'groundtruth' (proj_depth PNGs) | 'velodyne'

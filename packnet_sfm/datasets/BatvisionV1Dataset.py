@@ -50,9 +50,11 @@ class BatvisionV1Dataset(BatvisionDataset):
     audio_formats = ('spectrogram', 'waveform')
 
     def __init__(self, root, split='train', audio_format='spectrogram', max_depth=12.0,
-                 depth_norm=True, image_size=256, preprocessing='official', load_rgb=False):
+                 depth_norm=True, image_size=256, preprocessing='official', load_rgb=False,
+                 features_on='loader'):
         super().__init__(audio_format=audio_format, max_depth=max_depth, depth_norm=depth_norm,
-                         image_size=image_size, preprocessing=preprocessing, load_rgb=load_rgb)
+                         image_size=image_size, preprocessing=preprocessing, load_rgb=load_rgb,
+                         features_on=features_on)
         self.root = root
         self.split = split
         csv_path = os.path.join(root, split_csv_name(split))

@@ -78,9 +78,10 @@ class BatvisionV2Dataset(BatvisionDataset):
 
     def __init__(self, root, split='train', audio_format='spectrogram', max_depth=30.0,
                  depth_norm=True, image_size=256, preprocessing='official', load_rgb=False,
-                 locations=None, exclude_locations=None):
+                 locations=None, exclude_locations=None, features_on='loader'):
         super().__init__(audio_format=audio_format, max_depth=max_depth, depth_norm=depth_norm,
-                         image_size=image_size, preprocessing=preprocessing, load_rgb=load_rgb)
+                         image_size=image_size, preprocessing=preprocessing, load_rgb=load_rgb,
+                         features_on=features_on)
         self.root = root
         self.split = split
         self.csv_name = split_csv_name(split)

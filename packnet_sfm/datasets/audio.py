@@ -58,7 +58,7 @@ def stft_magnitude(waveform, hop_length, n_fft=N_FFT, win_length=WIN_LENGTH):
 
 
 def spectrogram(waveform):
-    """Official linear magnitude spectrogram: [2, T] -> [2, 257, 1 + T // 16]."""
+    """Official linear magnitude spectrogram: [..., 2, T] -> [..., 2, 257, 1 + T // 16]."""
     return stft_magnitude(waveform, hop_length=SPECTROGRAM_HOP)
 
 
@@ -92,7 +92,7 @@ def mel_filterbank(n_freqs=N_FFT // 2 + 1, n_mels=N_MELS, f_min=MEL_F_MIN, f_max
 
 
 def mel_spectrogram(waveform):
-    """Official mel spectrogram of the magnitude: [2, T] -> [2, 32, 1 + T // 32]."""
+    """Official mel spectrogram of the magnitude: [..., 2, T] -> [..., 2, 32, 1 + T // 32]."""
     magnitude = stft_magnitude(waveform, hop_length=MEL_HOP)
     filters = mel_filterbank().to(device=magnitude.device, dtype=magnitude.dtype)
     return torch.matmul(magnitude.transpose(-1, -2), filters).transpose(-1, -2)
@@ -104,26 +104,32 @@ def antialiased(preprocessing):
 
 
 def resize_bilinear(image, size, antialias):
-    """[C, H, W] -> [C, size, size], bilinear with align_corners=False, like torchvision's
-    Resize on tensors (its `antialias` default: False before 0.17, True since)."""
-    return F.interpolate(image.unsqueeze(0), size=(size, size), mode='bilinear',
-                         align_corners=False, antialias=antialias).squeeze(0)
+    """[..., C, H, W] -> [..., C, size, size], bilinear with align_corners=False, like
+    torchvision's Resize on tensors (its `antialias` default: False before 0.17, True since)."""
+    flat = image.reshape(-1, *image.shape[-3:])
+    resized = F.interpolate(flat, size=(size, size), mode='bilinear', align_corners=False,
+                            antialias=antialias)
+    return resized.reshape(*image.shape[:-2], size, size)
 
 
 def standardise_ears(features):
-    """Zero mean, unit standard deviation over all channels of a [C, H, W] tensor, so that
-    level differences between the channels (the ears) are kept."""
-    return (features - features.mean()) / (features.std() + NORM_EPS)
+    """Zero mean, unit standard deviation over all channels of each [C, H, W] sample of
+    `features` [..., C, H, W], so that level differences between the channels (the ears) are
+    kept."""
+    dims = (-3, -2, -1)
+    mean = features.mean(dim=dims, keepdim=True)
+    return (features - mean) / (features.std(dim=dims, keepdim=True) + NORM_EPS)
 
 
 _SPECTRAL = {'spectrogram': spectrogram, 'mel_spectrogram': mel_spectrogram}
 
 
 def audio_features(waveform, audio_format, image_size, preprocessing='official'):
-    """Network input for a binaural `waveform` [2, T] float32.
+    """Network input for a binaural `waveform` [..., 2, T] float32: one recording, or a batch
+    (the same result for each sample, up to float rounding; on any device).
 
-    spectrogram / mel_spectrogram: [2, image_size, image_size]; waveform: [2, T] unchanged
-    in both preprocessing modes.
+    spectrogram / mel_spectrogram: [..., 2, image_size, image_size]; waveform: unchanged in
+    every preprocessing mode.
     """
     if audio_format == 'waveform':
         return waveform

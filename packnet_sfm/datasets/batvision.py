@@ -181,7 +181,7 @@ class BatvisionDataset(Dataset):
     audio_formats = AUDIO_FORMATS
 
     def __init__(self, audio_format, max_depth, depth_norm, image_size, preprocessing,
-                 load_rgb):
+                 load_rgb, features_on='loader'):
         if audio_format not in self.audio_formats:
             raise BatvisionDataError(
                 f"audio_format '{audio_format}' is not available for {type(self).__name__}; "
@@ -200,6 +200,7 @@ class BatvisionDataset(Dataset):
         self.image_size = int(image_size)
         self.preprocessing = preprocessing
         self.load_rgb = bool(load_rgb)
+        self.features_on = features_on
         self.recordings = []
 
     def __len__(self):
@@ -274,9 +275,10 @@ class BatvisionDataset(Dataset):
         recording = self.recordings[idx]
         depth_mm = self.read_depth_mm(recording)
         depth, valid = self.depth(recording, depth_mm)
+        waveform = self.read_waveform(recording)
         sample = {
-            'audio': audio_features(self.read_waveform(recording), self.audio_format,
-                                    self.image_size, self.preprocessing),
+            'audio': waveform if self.features_on == 'device' else audio_features(
+                waveform, self.audio_format, self.image_size, self.preprocessing),
             'depth': depth,
             'valid': valid,
             'idx': idx,

@@ -13,6 +13,7 @@ from torch import nn
 from packnet_sfm.losses.supervised_loss import SupervisedLoss
 from packnet_sfm.models.self_supervision import Completion, SelfSupervision
 from packnet_sfm.networks import build_depth_net
+from packnet_sfm.networks.layers.audio_frontend import AudioFrontEnd
 from packnet_sfm.utils.visualization import colorize, colorize_depth, colorize_input, make_grid
 
 
@@ -21,9 +22,11 @@ class SemiSupModel(nn.Module):
     photometric self-supervision (w < 1, needs the pose network and context frames)."""
 
     def __init__(self, depth_net, supervised_loss=None, supervised_loss_weight=1.0,
-                 depth_scale=1.0, max_depth=1.0, self_supervision=None, completion=None):
+                 depth_scale=1.0, max_depth=1.0, self_supervision=None, completion=None,
+                 audio_frontend=None):
         """`supervised_loss`: a module called (depths, gt, valid, **extra) with metrics;
-        SupervisedLoss('sparse-l1') when None."""
+        SupervisedLoss('sparse-l1') when None. `audio_frontend`: an AudioFrontEnd turning the
+        batch's cut waveforms into the network's audio input on the model's device."""
         super().__init__()
         if not 0.0 < supervised_loss_weight <= 1.0:
             raise ValueError("model.loss.supervised_loss_weight must be in (0, 1], "
@@ -41,6 +44,7 @@ class SemiSupModel(nn.Module):
         # raw-depth mask and SAN terms for networks fed input_depth.
         self.self_supervision = self_supervision
         self.completion = completion or Completion('sparse-l1')
+        self.audio_frontend = audio_frontend
 
     @classmethod
     def from_config(cfg_cls, cfg, depth_scale, max_depth, **kwargs):
@@ -52,15 +56,20 @@ class SemiSupModel(nn.Module):
                        depth_scale=depth_scale, max_depth=max_depth,
                        self_supervision=(SelfSupervision.from_config(cfg)
                                          if loss.supervised_loss_weight < 1.0 else None),
-                       completion=Completion.from_config(cfg), **kwargs)
+                       completion=Completion.from_config(cfg),
+                       audio_frontend=AudioFrontEnd.from_config(cfg), **kwargs)
 
     def set_epoch(self, epoch):
         """Called by the trainer before each epoch (0-based)."""
         self.epoch = epoch
 
     def network_inputs(self, batch):
-        """The batch entries the depth network declares in `input_keys`."""
-        return {key: batch.get(key) for key in self.depth_net.input_keys}
+        """The batch entries the depth network declares in `input_keys` (the audio through
+        the front end, when the model has one)."""
+        inputs = {key: batch.get(key) for key in self.depth_net.input_keys}
+        if self.audio_frontend is not None and inputs.get('audio') is not None:
+            inputs['audio'] = self.audio_frontend(inputs['audio'])
+        return inputs
 
     def predict(self, batch, return_features=False, **net_kwargs):
         """The depth network's output with every depth map converted to metres (and its
