@@ -240,6 +240,9 @@ _C.datasets.validation = _split('val', 8, False)
 _C.datasets.test = _split('test', 8, False)
 # A training run with more bad samples than this fraction of an epoch stops (on_bad_sample skip).
 _C.datasets.max_bad_fraction = 0.01
+# Prepared cache of the loaders' deterministic work (datasets/cache.py; scripts/prepare_cache.py
+# builds it ahead); '' reads the source files every epoch.
+_C.datasets.cache_dir = ''
 
 
 def get_cfg_defaults():

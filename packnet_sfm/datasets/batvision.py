@@ -271,6 +271,23 @@ class BatvisionDataset(Dataset):
         if error:
             raise error
 
+    def cache_options(self):
+        """Every option that changes a sample's content (datasets/cache.py hashes them)."""
+        return {'audio_format': self.audio_format, 'max_depth': self.max_depth,
+                'depth_norm': self.depth_norm, 'image_size': self.image_size,
+                'preprocessing': self.preprocessing, 'load_rgb': self.load_rgb,
+                'features_on': self.features_on}
+
+    def source_files(self):
+        """Every file the samples are read from, in order."""
+        return [path for r in self.recordings
+                for path in (*r.audio, r.depth, *([r.camera] if self.load_rgb else []))]
+
+    def sample_info(self, idx):
+        """The entries of a sample that are not read from its files."""
+        recording = self.recordings[idx]
+        return {'idx': idx, 'filename': recording.filename, 'location': recording.location}
+
     def __getitem__(self, idx):
         recording = self.recordings[idx]
         depth_mm = self.read_depth_mm(recording)
@@ -281,9 +298,7 @@ class BatvisionDataset(Dataset):
                 waveform, self.audio_format, self.image_size, self.preprocessing),
             'depth': depth,
             'valid': valid,
-            'idx': idx,
-            'filename': recording.filename,
-            'location': recording.location,
+            **self.sample_info(idx),
         }
         if self.load_rgb:
             sample['rgb'] = read_rgb(recording.camera, self.image_size, self.preprocessing,

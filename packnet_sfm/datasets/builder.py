@@ -6,6 +6,7 @@ import torch
 from torch.utils.data import ConcatDataset, DataLoader, DistributedSampler
 
 from packnet_sfm.datasets.bad_samples import ON_BAD_SAMPLE, SkipBadSamples, collate_skipping
+from packnet_sfm.datasets.cache import CachedDataset
 from packnet_sfm.utils.errors import InputError
 from packnet_sfm.utils.load import accepted_kwargs, load_class
 from packnet_sfm.utils.seed import seed_worker
@@ -49,9 +50,21 @@ def build_datasets(cfg, split_key):
                              f"has no such option; leave it empty")
         options = {**cfg.datasets[cls.config_node], **split_options}
         key = f'{name}-{os.path.splitext(os.path.basename(split))[0]}'
-        parts[f'{key}-{position}' if key in parts else key] = cls(
-            path, split=split, **accepted_kwargs(cls, options))
+        dataset = cls(path, split=split, **accepted_kwargs(cls, options))
+        parts[f'{key}-{position}' if key in parts else key] = cached(cfg, dataset,
+                                                                      node.num_workers)
     return parts
+
+
+def cached(cfg, dataset, workers):
+    """`dataset` served from its prepared cache under `datasets.cache_dir` (built now if
+    absent, with `workers` processes), or as it is when no cache_dir is set."""
+    if not cfg.datasets.cache_dir:
+        return dataset
+    if not hasattr(dataset, 'cache_options'):
+        raise InputError(f"datasets.cache_dir is set but {type(dataset).__name__} has no cache "
+                         f"(only the BatVision loaders do); leave datasets.cache_dir empty")
+    return CachedDataset(dataset, cfg.datasets.cache_dir, workers)
 
 
 def build_dataset(cfg, split_key):
