@@ -1,13 +1,22 @@
 """Compare runs: final and best validation metrics of each run folder, as one table.
 
-    python scripts/compare_runs.py runs/A runs/B [--metrics rmse abs_rel a1]
+    python scripts/compare_runs.py runs/A runs/B [--metrics rmse abs_rel a1] [--group-seeds]
                                    [--csv out.csv] [--markdown out.md]
+
+With --group-seeds, runs whose config.yaml differ only in arch.seed (and checkpoint.filepath)
+form one row: the mean and standard deviation over their seeds.
 """
 import argparse
 import sys
 from pathlib import Path
 
-from packnet_sfm.utils.compare import comparison_table, to_markdown, to_text, write_csv
+from packnet_sfm.utils.compare import (
+    comparison_table,
+    grouped_table,
+    to_markdown,
+    to_text,
+    write_csv,
+)
 
 
 def parse_args(argv=None):
@@ -15,6 +24,9 @@ def parse_args(argv=None):
     parser.add_argument('run_dirs', nargs='+', help='run folders holding val_metrics.jsonl')
     parser.add_argument('--metrics', nargs='+', default=['rmse', 'abs_rel', 'a1'],
                         help='metrics to compare (a1/a2/a3 higher is better, others lower)')
+    parser.add_argument('--group-seeds', action='store_true',
+                        help='one row per group of runs that differ only in arch.seed: '
+                             'mean and std over the seeds')
     parser.add_argument('--csv', help='also write the table to this CSV file')
     parser.add_argument('--markdown', help='also write the table to this Markdown file')
     return parser.parse_args(argv)
@@ -23,7 +35,8 @@ def parse_args(argv=None):
 def main(argv=None):
     args = parse_args(argv)
     try:
-        header, rows = comparison_table(args.run_dirs, args.metrics)
+        table = grouped_table if args.group_seeds else comparison_table
+        header, rows = table(args.run_dirs, args.metrics)
     except (FileNotFoundError, ValueError) as error:
         sys.exit(f'error: {error}')
     print(to_text(header, rows))

@@ -1,8 +1,8 @@
-"""Evaluate a checkpoint on a split under one or several protocols: prints a metrics table
-per protocol and writes `<ckpt>_<split>_metrics.json` and `<ckpt>_<split>_per_sample.csv` next
-to the checkpoint.
+"""Evaluate a checkpoint on one or several splits under one or several protocols: prints a
+metrics table per protocol and writes `<ckpt>_<split>_metrics.json` and
+`<ckpt>_<split>_per_sample.csv` next to the checkpoint for each split.
 
-    python scripts/eval.py --checkpoint RUN/last.ckpt [--config Y.yaml] [--split test|val]
+    python scripts/eval.py --checkpoint RUN/last.ckpt [--config Y.yaml] [--split test|val]...
                            [--protocol NAME ...] [KEY VALUE ...]
 
 Protocols (default: the config's evaluation.protocol): batvision, batvision_published,
@@ -33,7 +33,8 @@ def main():
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--checkpoint', required=True, help='a training checkpoint (.ckpt)')
     parser.add_argument('--config', help="a YAML to use instead of the checkpoint's config")
-    parser.add_argument('--split', choices=SPLIT_KEYS, default='test')
+    parser.add_argument('--split', action='append', choices=SPLIT_KEYS,
+                        help='a split to evaluate; repeat it for several (default: test)')
     parser.add_argument('--protocol', nargs='+', default=(), metavar='NAME',
                         help='evaluation protocols to report (default: evaluation.protocol)')
     parser.add_argument('opts', nargs=argparse.REMAINDER, help='overrides as KEY VALUE pairs')
@@ -43,12 +44,12 @@ def main():
     world = setup_distributed(cfg.arch.distributed)
     device = select_device(cfg.arch.device, world)
     model = load_trained_model(cfg, args.checkpoint, device)
-    split_key = SPLIT_KEYS[args.split]
-    loader = build_loader(cfg, split_key, build_dataset(cfg, split_key), world)
     protocols = evaluation_protocols(cfg, args.protocol)
-    results = evaluate(model, loader, world, device, protocols, desc=f'eval {args.split}')
-    if world.is_main:
-        write_results(Path(args.checkpoint), args.split, results, cfg)
+    for split in args.split or ['test']:
+        loader = build_loader(cfg, SPLIT_KEYS[split], build_dataset(cfg, SPLIT_KEYS[split]), world)
+        results = evaluate(model, loader, world, device, protocols, desc=f'eval {split}')
+        if world.is_main:
+            write_results(Path(args.checkpoint), split, results, cfg)
 
 
 def write_results(checkpoint, split, results, cfg):

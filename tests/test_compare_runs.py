@@ -8,7 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from packnet_sfm.utils.compare import comparison_table, read_val_metrics, to_markdown
+from packnet_sfm.utils.compare import (
+    comparison_table,
+    grouped_table,
+    read_val_metrics,
+    seed_groups,
+    to_markdown,
+)
 
 SCRIPT = Path(__file__).resolve().parents[1] / 'scripts' / 'compare_runs.py'
 
@@ -103,3 +109,53 @@ def test_script_fails_clearly_on_a_folder_without_metrics(runs, tmp_path):
         capture_output=True, text=True)
     assert result.returncode == 1
     assert 'not_a_run: no val_metrics.jsonl' in result.stderr
+
+
+def write_seeded_run(root, name, seed, lr, rmses):
+    """A run folder whose config.yaml differs from its siblings' by seed, lr and folder."""
+    run = write_run(root, name, [{'epoch': e + 1, 'rmse': r} for e, r in enumerate(rmses)])
+    (run / 'config.yaml').write_text(
+        f'name: unet\narch: {{seed: {seed}, max_epochs: {len(rmses)}}}\n'
+        f'model: {{optimizer: {{lr: {lr}}}}}\ncheckpoint: {{filepath: runs/seed_{seed}}}\n')
+    return run
+
+
+@pytest.fixture
+def seeded_runs(tmp_path):
+    return [write_seeded_run(tmp_path, 'unet_s0', 0, 0.002, [3.0, 2.0]),
+            write_seeded_run(tmp_path, 'fast_s0', 0, 0.01, [2.0, 1.0]),
+            write_seeded_run(tmp_path, 'unet_s1', 1, 0.002, [2.5, 3.0]),
+            write_seeded_run(tmp_path, 'unet_s2', 2, 0.002, [4.0, 4.0])]
+
+
+def test_runs_that_differ_only_in_the_seed_form_a_group(seeded_runs):
+    unet_s0, fast_s0, unet_s1, unet_s2 = seeded_runs
+    assert seed_groups(seeded_runs) == [[unet_s0, unet_s1, unet_s2], [fast_s0]]
+
+
+def test_grouped_table_has_mean_and_std_over_seeds(seeded_runs):
+    header, rows = grouped_table(seeded_runs, ['rmse'])
+    assert header == ['group', 'runs', 'seeds', 'rmse_final_mean', 'rmse_final_std',
+                      'rmse_best_mean', 'rmse_best_std']
+    (name, runs, seeds, final_mean, final_std, best_mean, best_std), fast = rows
+    # finals 2, 3, 4: mean 3, std 1; bests 2, 2.5, 4: mean 17/6, std sqrt(13/12)
+    assert (name, runs, seeds) == ('unet_s0', 3, '0 1 2')
+    assert (final_mean, final_std) == (3.0, 1.0)
+    assert best_mean == pytest.approx(17 / 6) and best_std == pytest.approx(math.sqrt(13 / 12))
+    assert fast[:5] == ['fast_s0', 1, '0', 1.0, pytest.approx(math.nan, nan_ok=True)]
+
+
+def test_script_groups_seeds_on_request(seeded_runs, tmp_path):
+    result = subprocess.run([sys.executable, str(SCRIPT), *map(str, seeded_runs), '--metrics',
+                             'rmse', '--group-seeds'], capture_output=True, text=True, check=True)
+    lines = result.stdout.splitlines()
+    assert lines[0].split() == ['group', 'runs', 'seeds', 'rmse_final_mean', 'rmse_final_std',
+                                'rmse_best_mean', 'rmse_best_std']
+    assert lines[2].split() == ['unet_s0', '3', '0', '1', '2', '3.0000', '1.0000', '2.8333',
+                                '1.0408']
+    assert len(lines) == 4
+
+
+def test_grouping_needs_the_run_config(runs):
+    with pytest.raises(FileNotFoundError, match='unet: no config.yaml'):
+        seed_groups(runs)

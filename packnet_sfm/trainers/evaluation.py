@@ -1,6 +1,7 @@
 """Evaluation over a whole split, on one process or N ranks: per-image depth metrics under one
 or several protocols, each sample counted exactly once (shards padded by the sampler are
 de-duplicated by index)."""
+import csv
 import json
 import math
 from pathlib import Path
@@ -104,3 +105,16 @@ def results_paths(checkpoint, split):
 def read_results(checkpoint, split):
     """{protocol: metrics} that scripts/eval.py wrote for a checkpoint and split."""
     return json.loads(results_paths(checkpoint, split)[0].read_text())['protocols']
+
+
+def read_per_sample(checkpoint, split):
+    """{protocol: [row]} that scripts/eval.py wrote for a checkpoint and split: per sample its
+    'idx', 'filename', 'valid' and every metric as a float (NaN where not valid)."""
+    with open(results_paths(checkpoint, split)[1], newline='') as file:
+        rows = list(csv.DictReader(file))
+    tables = {}
+    for row in rows:
+        tables.setdefault(row['protocol'], []).append(
+            {'idx': int(row['idx']), 'filename': row['filename'], 'valid': row['valid'] == 'True',
+             **{m: float(row[m]) for m in METRIC_NAMES}})
+    return tables

@@ -1,12 +1,20 @@
-"""Compare training runs by the validation metrics they logged to <run_dir>/val_metrics.jsonl."""
+"""Compare training runs by the validation metrics they logged to <run_dir>/val_metrics.jsonl,
+run by run or as groups of runs that differ only in their seed."""
 import csv
 import json
 import math
 from pathlib import Path
 
+import yaml
+
+from packnet_sfm.utils.benchmark import mean_std
 from packnet_sfm.utils.checkpoint import HIGHER_IS_BETTER
 
 VAL_METRICS_FILE = 'val_metrics.jsonl'
+RUN_CONFIG_FILE = 'config.yaml'
+# Keys that do not change what a run computes when runs are grouped by seed: the seed itself
+# and the folder the run was written to.
+NOT_THE_EXPERIMENT = ('arch.seed', 'checkpoint.filepath')
 
 
 def read_val_metrics(run_dir):
@@ -53,6 +61,60 @@ def comparison_table(run_dirs, metrics):
         row = [Path(run_dir).resolve().name]
         for metric in metrics:
             row.extend(summarize_metric(records, metric))
+        rows.append(row)
+    return header, rows
+
+
+def flatten(tree, prefix=''):
+    """{dotted key: value} of the leaves of nested dicts."""
+    flat = {}
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            flat.update(flatten(value, f'{prefix}{key}.'))
+        else:
+            flat[f'{prefix}{key}'] = value
+    return flat
+
+
+def read_run_config(run_dir):
+    """The flattened config.yaml of a run folder."""
+    path = Path(run_dir) / RUN_CONFIG_FILE
+    if not path.is_file():
+        raise FileNotFoundError(f"{run_dir}: no {RUN_CONFIG_FILE}; is this a run folder written "
+                                f"by scripts/train.py?")
+    try:
+        return flatten(yaml.safe_load(path.read_text()) or {})
+    except yaml.YAMLError as error:
+        raise ValueError(f"{path}: not a YAML config ({error})") from error
+
+
+def seed_groups(run_dirs):
+    """Lists of run folders whose configs agree on every key but NOT_THE_EXPERIMENT, in the
+    order of each group's first run."""
+    groups = {}
+    for run_dir in run_dirs:
+        config = read_run_config(run_dir)
+        experiment = {k: v for k, v in config.items() if k not in NOT_THE_EXPERIMENT}
+        groups.setdefault(json.dumps(experiment, sort_keys=True), []).append(run_dir)
+    return list(groups.values())
+
+
+def grouped_table(run_dirs, metrics):
+    """Header and rows: one row per group of runs that differ only in their seed (named after
+    its first run's folder), with the seeds and the mean and standard deviation (n - 1) over
+    the runs of each metric's final and best value."""
+    header = ['group', 'runs', 'seeds'] + [f'{m}_{column}_{stat}' for m in metrics
+                                          for column in ('final', 'best')
+                                          for stat in ('mean', 'std')]
+    rows = []
+    for group in seed_groups(run_dirs):
+        summaries = [[summarize_metric(read_val_metrics(run), m)[:2] for m in metrics]
+                     for run in group]
+        seeds = ' '.join(str(read_run_config(run).get('arch.seed')) for run in group)
+        row = [Path(group[0]).resolve().name, len(group), seeds]
+        for index in range(len(metrics)):
+            for column in (0, 1):
+                row.extend(mean_std([summary[index][column] for summary in summaries]))
         rows.append(row)
     return header, rows
 

@@ -1,0 +1,126 @@
+"""Statistics of a benchmark of depth models trained with several seeds (scripts/benchmark_echo.py):
+mean and standard deviation over seeds, the paired per-image bootstrap of a difference, and
+the floors a model must beat (the constant and the per-pixel-mean predictors)."""
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+
+def mean_std(values):
+    """(mean, sample standard deviation with n - 1) of the finite values; the std is NaN for
+    a single value and both are NaN for none."""
+    finite = [float(v) for v in values if v is not None and math.isfinite(v)]
+    if not finite:
+        return math.nan, math.nan
+    std = float(np.std(finite, ddof=1)) if len(finite) > 1 else math.nan
+    return float(np.mean(finite)), std
+
+
+def paired_matrices(reference, other):
+    """(R, O): [S, N] arrays of a per-image value of two models on the same images and seeds.
+
+    `reference` and `other` are lists with one {image: value} dict per seed, in the same seed
+    order; a list of one dict (a floor, the same for every seed) stands for every seed. The N
+    images are those with a finite value in every dict of both, sorted by name.
+    """
+    seeds = max(len(reference), len(other))
+    if {len(reference), len(other)} - {1, seeds}:
+        raise ValueError(f'cannot pair {len(reference)} seeds with {len(other)}')
+    tables = list(reference) + list(other)
+    images = sorted(set.intersection(*[{k for k, v in t.items() if math.isfinite(v)}
+                                       for t in tables]))
+
+    def matrix(runs):
+        rows = np.array([[run[image] for image in images] for run in runs], dtype=np.float64)
+        return np.broadcast_to(rows, (seeds, len(images)))
+
+    return matrix(reference), matrix(other)
+
+
+def paired_bootstrap(differences, resamples=10000, confidence=0.95, seed=0):
+    """(low, high): percentile interval of the mean of `differences` [S, N] (seeds x images)
+    when the seeds (rows) and the images (columns) are both resampled with replacement,
+    independently, `resamples` times."""
+    differences = np.asarray(differences, dtype=np.float64)
+    seeds, images = differences.shape
+    rng = np.random.default_rng(seed)
+    means = []
+    for start in range(0, resamples, 1000):     # chunks keep the [chunk, N] weights small
+        count = min(1000, resamples - start)
+        seed_weights = rng.multinomial(seeds, np.full(seeds, 1 / seeds), size=count)
+        image_weights = rng.multinomial(images, np.full(images, 1 / images), size=count)
+        means.append(((seed_weights @ differences) * image_weights).sum(1) / (seeds * images))
+    tail = (1 - confidence) / 2
+    low, high = np.quantile(np.concatenate(means), [tail, 1 - tail])
+    return float(low), float(high)
+
+
+@dataclass(frozen=True)
+class PairedDifference:
+    """Per-image `other - reference` over the shared images and seeds."""
+
+    mean: float         # mean difference
+    low: float          # bootstrap interval of the mean
+    high: float
+    relative: float     # mean difference / mean of the reference
+    seeds: int
+    images: int
+
+    @property
+    def verdict(self):
+        """'lower' or 'higher' when the interval excludes 0, else 'no clear difference'."""
+        if self.high < 0:
+            return 'lower'
+        if self.low > 0:
+            return 'higher'
+        return 'no clear difference'
+
+
+def paired_difference(reference, other, resamples=10000, confidence=0.95, seed=0):
+    """The PairedDifference of `other` vs `reference` (per-seed {image: value} lists, see
+    `paired_matrices`); NaN everywhere when they share no image."""
+    ref, oth = paired_matrices(reference, other)
+    seeds, images = ref.shape
+    if images == 0:
+        return PairedDifference(math.nan, math.nan, math.nan, math.nan, seeds, 0)
+    differences = oth - ref
+    low, high = paired_bootstrap(differences, resamples, confidence, seed)
+    mean = float(differences.mean())
+    return PairedDifference(mean, low, high, mean / float(ref.mean()), seeds, images)
+
+
+def ground_truth_metres(batch, depth_scale):
+    """A batch's depth in metres, 0 where it is not valid (as the models' 'gt')."""
+    return batch['depth'] * depth_scale * batch['valid']
+
+
+def depth_floors(batches, depth_scale):
+    """(mean depth, per-pixel mean depth map [1,H,W]) in metres over the valid pixels of
+    `batches` (dicts with 'depth' and 'valid'); a pixel never valid gets the mean depth."""
+    total = count = None
+    for batch in batches:
+        gt, valid = ground_truth_metres(batch, depth_scale).double(), batch['valid']
+        total = gt.sum(0) if total is None else total + gt.sum(0)
+        count = valid.sum(0) if count is None else count + valid.sum(0)
+    if count is None or count.sum() == 0:
+        raise ValueError('no valid depth pixel to average')
+    mean = float(total.sum() / count.sum())
+    per_pixel = torch.where(count > 0, total / count.clamp(min=1), torch.full_like(total, mean))
+    return mean, per_pixel.float()
+
+
+class FloorPredictor(nn.Module):
+    """Predicts the same depth map (metres) for every input; called like a model (returns
+    'depth' and 'gt'), so the evaluator scores it exactly as it scores the networks."""
+
+    def __init__(self, depth_map, depth_scale):
+        super().__init__()
+        self.register_buffer('depth_map', torch.as_tensor(depth_map, dtype=torch.float32))
+        self.depth_scale = depth_scale
+
+    def forward(self, batch):
+        gt = ground_truth_metres(batch, self.depth_scale)
+        return {'depth': self.depth_map.expand_as(gt).to(gt.dtype), 'gt': gt}

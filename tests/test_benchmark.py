@@ -1,0 +1,206 @@
+"""The benchmark's statistics (packnet_sfm/utils/benchmark.py) on hand-made tables, and
+scripts/benchmark_echo.py end to end on a tiny simulated set."""
+import csv
+import importlib.util
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from packnet_sfm.utils.benchmark import (
+    FloorPredictor,
+    depth_floors,
+    mean_std,
+    paired_bootstrap,
+    paired_difference,
+    paired_matrices,
+)
+from packnet_sfm.utils.errors import InputError
+
+REPO = Path(__file__).resolve().parents[1]
+SCRIPT = REPO / 'scripts' / 'benchmark_echo.py'
+spec = importlib.util.spec_from_file_location('benchmark_echo', SCRIPT)
+benchmark = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(benchmark)
+
+
+def test_mean_and_sample_std_over_seeds():
+    mean, std = mean_std([1.0, 2.0, 4.0])
+    assert mean == pytest.approx(7 / 3)
+    # deviations -4/3, -1/3, 5/3: (16 + 1 + 25) / 9 / (3 - 1) = 7/3
+    assert std == pytest.approx(math.sqrt(7 / 3))
+    mean, std = mean_std([2.5, float('nan'), None])
+    assert mean == 2.5 and math.isnan(std)                  # one finite value: no spread
+    assert all(math.isnan(v) for v in mean_std([]))
+
+
+def test_bootstrap_resamples_seeds_and_images():
+    # D[s, i] = a_s + b_i with a = (0, 2), b = (0, 2): a resampled mean is k_s + k_i, where
+    # k_s, k_i ~ Binomial(2, 1/2) count the draws of the second seed and image, so it is
+    # Binomial(4, 1/2) on {0, .., 4}: P(0) = P(4) = 1/16 > 2.5%, hence the interval [0, 4].
+    # Resampling only images (or only seeds) would give [1, 3].
+    differences = np.array([[0.0, 2.0], [2.0, 4.0]])
+    assert paired_bootstrap(differences, resamples=10000, seed=1) == (0.0, 4.0)
+
+
+def test_bootstrap_interval_matches_an_independent_resampling():
+    rng = np.random.default_rng(5)
+    differences = rng.normal(0.2, 1.0, size=(3, 40)) + rng.normal(0, 0.3, size=(3, 1))
+    low, high = paired_bootstrap(differences, resamples=20000, seed=2)
+    # Plain index resampling, a different code path from the weights used by the module.
+    index_rng = np.random.default_rng(3)
+    means = [differences[np.ix_(index_rng.integers(3, size=3), index_rng.integers(40, size=40))]
+             .mean() for _ in range(20000)]
+    reference_low, reference_high = np.quantile(means, [0.025, 0.975])
+    width = reference_high - reference_low
+    assert low == pytest.approx(reference_low, abs=0.05 * width)
+    assert high == pytest.approx(reference_high, abs=0.05 * width)
+
+
+def test_paired_matrices_share_images_and_broadcast_a_floor():
+    reference = [{'a': 1.0, 'b': 2.0, 'c': 3.0}, {'a': 1.5, 'b': float('nan'), 'c': 3.5}]
+    floor = [{'a': 5.0, 'b': 5.0, 'c': 6.0, 'd': 7.0}]
+    ref, other = paired_matrices(reference, floor)
+    np.testing.assert_array_equal(ref, [[1.0, 3.0], [1.5, 3.5]])      # b is NaN in seed 1
+    np.testing.assert_array_equal(other, [[5.0, 6.0], [5.0, 6.0]])
+    with pytest.raises(ValueError, match='cannot pair 2 seeds with 3'):
+        paired_matrices(reference, reference + reference[:1])
+
+
+def test_paired_difference_of_a_fabricated_run_table():
+    reference = [{'x': 1.0, 'y': 3.0}, {'x': 2.0, 'y': 4.0}]
+    other = [{'x': 1.0, 'y': 5.0}, {'x': 4.0, 'y': 8.0}]       # differences [[0, 2], [2, 4]]
+    d = paired_difference(reference, other, seed=1)
+    assert (d.mean, d.low, d.high, d.seeds, d.images) == (2.0, 0.0, 4.0, 2, 2)
+    assert d.relative == pytest.approx(2.0 / 2.5)
+    assert d.verdict == 'no clear difference'
+    better = paired_difference(other, [{'x': 0.5, 'y': 4.0}, {'x': 3.0, 'y': 7.5}])
+    assert (better.mean, better.low, better.high, better.verdict) == (-0.75, -1.0, -0.5, 'lower')
+
+
+def test_floors_from_training_depth():
+    # Two 2x2 training maps in normalised units (x 10 m); the bottom-right pixel is valid only
+    # in the second, the top-right one in neither.
+    depth = torch.tensor([[[[0.1, 0.2], [0.3, 0.0]]], [[[0.3, 0.9], [0.1, 0.4]]]])
+    valid = torch.tensor([[[[True, False], [True, False]]], [[[True, False], [True, True]]]])
+    mean, per_pixel = depth_floors([{'depth': depth, 'valid': valid}], depth_scale=10.0)
+    assert mean == pytest.approx((1 + 3 + 3 + 1 + 4) / 5)
+    torch.testing.assert_close(per_pixel, torch.tensor([[[2.0, 2.4], [2.0, 4.0]]]))
+    output = FloorPredictor(per_pixel, depth_scale=10.0)({'depth': depth, 'valid': valid})
+    torch.testing.assert_close(output['depth'], per_pixel.expand(2, 1, 2, 2))
+    torch.testing.assert_close(output['gt'], depth * 10 * valid)
+
+
+def result(label, seed, rmse, per_image, seconds=10.0):
+    run = benchmark.Run(label, Path(f'{label}.yaml'), seed, [], None, Path(f'{label}/{seed}'))
+    metrics = {p: {'rmse': rmse, 'abs_rel': 0.5, 'a1': 0.25} for p in benchmark.PROTOCOLS}
+    return benchmark.RunResult(
+        run=run, metrics={split: metrics for split in benchmark.SPLITS},
+        per_image={split: {p: per_image for p in benchmark.PROTOCOLS}
+                   for split in benchmark.SPLITS},
+        seconds=seconds, epochs_timed=2, val_rmse={1: rmse})
+
+
+def test_report_rows_of_a_fabricated_run_table():
+    unet = [result('unet', 0, 1.0, {'x': 1.0, 'y': 3.0}, 10.0),
+            result('unet', 1, 2.0, {'x': 2.0, 'y': 4.0}, 12.0)]
+    echo = [result('echo', 0, 4.0, {'x': 1.0, 'y': 5.0}, 30.0),
+            result('echo', 1, 6.0, {'x': 4.0, 'y': 8.0}, 34.0)]
+    entries = [benchmark.model_entry('unet', unet, 1000), benchmark.model_entry('echo', echo, 50)]
+    paired = benchmark.comparisons(entries)
+    lines = benchmark.metrics_table(entries, 'test')
+    # echo: RMSE mean 5, std sqrt(2); 16 s/epoch = 2.91 x unet's 5.5 s
+    assert lines[3] == ('| echo | 50 | 5.000 ± 1.414 | 0.500 ± 0.000 | 0.250 ± 0.000 | '
+                        '5.000 ± 1.414 | 0.500 ± 0.000 | 0.250 ± 0.000 | 32 ± 3 | '
+                        '16.0 ± 1.4 (2.91x) |')
+    rows = benchmark.paired_table(entries, paired, 'test')
+    assert rows[-1] == ('| echo | +2.000 [+0.000, +4.000] | +80.0% | no clear difference | '
+                        '+2.000 [+0.000, +4.000] | +80.0% | no clear difference | 2 x 2 |')
+    header, csv_rows = benchmark.csv_rows(entries, paired)
+    echo_test = dict(zip(header, csv_rows[1]))
+    assert echo_test['split'] == 'test' and echo_test['batvision_rmse_std'] == math.sqrt(2)
+    assert echo_test['batvision_published_rmse_diff_high'] == 4.0
+
+
+def test_configs_swallowing_overrides_are_refused():
+    with pytest.raises(InputError, match="'model.x' is not a YAML file"):
+        benchmark.parse_args(['--configs', 'a.yaml', 'model.x', '1', '--data', 'd'])
+
+
+# ------------------------------------------------------------------------------------------
+# End to end: two seed configs with tiny networks, two seeds, one epoch.
+CONFIGS = ['configs/train_unet_batvision_v2.yaml', 'configs/train_base_residual_v2.yaml']
+TINY = ['datasets.batvision.image_size', '128', 'model.depth_net.UNetSoundOnly.generator',
+        'unet_128', 'model.depth_net.UNetSoundOnly.ngf', '4',
+        'model.depth_net.BaseResidualUNet.base_channels', '4', 'datasets.train.batch_size', '4',
+        'datasets.validation.batch_size', '8', 'datasets.test.batch_size', '8',
+        'log.images_every', '0']
+
+
+def arguments(out, *extra):
+    return ['--configs', *[str(REPO / c) for c in CONFIGS], '--seeds', '2', '--generate', '2',
+            '5', '7', '--split', 'held-out-rooms', '--epochs', '1', '--out', str(out), *extra]
+
+
+@pytest.fixture(scope='module')
+def finished(tmp_path_factory):
+    out = tmp_path_factory.mktemp('benchmark')
+    result = subprocess.run([sys.executable, str(SCRIPT), *arguments(out, *TINY)],
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return out
+
+
+@pytest.mark.slow
+def test_benchmark_writes_table_csv_and_plot(finished):
+    report = (finished / 'benchmark.md').read_text()
+    names = ['train_unet_batvision_v2', 'train_base_residual_v2', 'floor: constant',
+             'floor: per-pixel mean']
+    for split in ('test', 'val'):
+        section = report.split(f'## {split} split')[1].split('## ')[0]
+        rows = [line.split(' | ')[0].strip('| ') for line in section.splitlines()
+                if line.startswith('| ') and not line.startswith('| model')]
+        # metrics table: both models and both floors; paired table: all but the reference
+        assert rows == names + names[1:]
+    assert 'held-out-rooms' in report and '2 seed(s)' in report
+    with open(finished / 'benchmark.csv', newline='') as file:
+        table = list(csv.DictReader(file))
+    assert [(row['split'], row['model']) for row in table] == [
+        (split, name) for split in ('test', 'val') for name in names]
+    unet, base_residual, constant = table[0], table[1], table[2]
+    assert unet['runs'] == '2' and int(unet['parameters']) > 0
+    assert float(unet['epoch_seconds_mean']) > 0
+    assert base_residual['batvision_rmse_diff_verdict'] in ('lower', 'higher',
+                                                             'no clear difference')
+    assert float(constant['batvision_rmse_mean']) > 0 and constant['batvision_rmse_std'] == 'nan'
+    assert (finished / 'val_rmse.png').read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
+    runs = sorted((finished / 'runs').glob('*/seed_*/*/last.ckpt'))
+    assert len(runs) == 4
+
+
+@pytest.mark.slow
+def test_rerun_reuses_finished_runs_and_resumes_shorter_ones(finished, monkeypatch):
+    args = benchmark.parse_args(arguments(finished, *TINY))
+    runs = benchmark.plan_runs(args, benchmark.prepare_data(args))
+    commands = []
+    monkeypatch.setattr(benchmark, 'run_logged',
+                        lambda run, command, threads: commands.append(command) or 1.0)
+    for run in runs:
+        benchmark.train_run(run, threads=1)
+        benchmark.evaluate_run(run, threads=1)
+    assert commands == []                       # trained and evaluated already
+
+    longer = benchmark.parse_args(arguments(finished, *TINY, 'arch.max_epochs', '3'))
+    run = benchmark.plan_runs(longer, benchmark.prepare_data(longer))[0]
+    benchmark.train_run(run, threads=1)
+    assert commands == [[benchmark.SCRIPTS / 'train.py', run.checkpoint, 'arch.max_epochs', 3]]
+
+    changed = benchmark.parse_args(arguments(finished, *TINY,
+                                             'model.optimizer.weight_decay', '0.05'))
+    run = benchmark.plan_runs(changed, benchmark.prepare_data(changed))[0]
+    with pytest.raises(InputError, match='was trained with model.optimizer.weight_decay 0.01'):
+        benchmark.train_run(run, threads=1)
