@@ -11,8 +11,7 @@ from .generator import (
     assign_splits,
     generate_batvision,
     simulate_sample,
-    time_generation,
 )
 
 __all__ = ['GenerationReport', 'SimulationSettings', 'assign_splits', 'generate_batvision',
-           'simulate_sample', 'time_generation']
+           'simulate_sample']

@@ -94,12 +94,17 @@ def emitted_signal(settings=AcousticSettings(), fs=SAMPLE_RATE):
     return signal.sosfilt(sos, np.concatenate([sweep, np.zeros(int(0.005 * fs))]))
 
 
+@lru_cache(maxsize=8)
+def _lowpass(cutoff, fs):
+    """Second-order Butterworth low-pass as second-order sections."""
+    return signal.butter(2, cutoff, fs=fs, output='sos')
+
+
 def recording_noise(shape, rng, settings=AcousticSettings(), fs=SAMPLE_RATE):
     """Background noise as the real recordings have it: band-limited by the microphones,
     with most of its energy in a low-frequency hum; RMS ``settings.noise_rms``."""
     white = rng.standard_normal((2,) + tuple(shape))
-    mic = signal.butter(2, settings.transducer_band[1] / 2, fs=fs, output='sos')
-    hum = signal.butter(2, settings.hum_cutoff, fs=fs, output='sos')
+    mic, hum = _lowpass(settings.transducer_band[1] / 2, fs), _lowpass(settings.hum_cutoff, fs)
     noise = signal.sosfilt(mic, white[0], axis=-1) + 2 * signal.sosfilt(hum, white[1], axis=-1)
     return noise * (settings.noise_rms / noise.std())
 

@@ -69,7 +69,7 @@ def npy_bytes(array):
 
 def image_bytes(rgb, extension):
     params = [cv2.IMWRITE_JPEG_QUALITY, 92] if extension == '.jpeg' else []
-    ok, encoded = cv2.imencode(extension, np.ascontiguousarray(rgb[..., ::-1]), params)
+    ok, encoded = cv2.imencode(extension, cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), params)
     if not ok:
         raise RuntimeError(f'OpenCV could not encode a {extension} image')
     return encoded.tobytes()
@@ -78,7 +78,7 @@ def image_bytes(rgb, extension):
 def v2_depth(sensor_depth, rng):
     """uint16 millimetres, 0 = invalid; zero-disparity pixels read as spurious far values."""
     millimetres = np.clip(np.round(sensor_depth.depth * 1000.0), 1, 65535).astype(np.uint16)
-    millimetres[sensor_depth.missing | sensor_depth.too_close] = 0
+    millimetres *= ~(sensor_depth.missing | sensor_depth.too_close)
     far = np.flatnonzero(sensor_depth.far)
     millimetres.flat[far] = rng.integers(*V2_FAR_RANGE_MM, size=far.size, dtype=np.uint16)
     return millimetres
