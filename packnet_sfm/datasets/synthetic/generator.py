@@ -16,13 +16,13 @@ import numpy as np
 
 from packnet_sfm.utils.progress import progress as progress_bar
 
-from .acoustics import AcousticSettings, simulate_binaural
+from .acoustics import AcousticSettings, random_rig, simulate_binaural
 from .render import render_view
 from .scene import is_plain_surface, random_pose, random_room
 from .sensor import StereoSensor, simulate_stereo_depth
 from .writer import FORMATS, Sample, atomic_write, remove_stale_temporaries, write_csvs
 
-ROOM_STREAM, SAMPLE_STREAM, SPLIT_STREAM = 0, 1, 2
+ROOM_STREAM, SAMPLE_STREAM, SPLIT_STREAM, RIG_STREAM = 0, 1, 2, 3
 M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3   # glibc mallopt parameters
 SPLIT_FRACTIONS = {'val': 0.15, 'test': 0.15}
 
@@ -56,6 +56,12 @@ def location_room(seed, location):
     return random_room(_rng(seed, ROOM_STREAM, location))
 
 
+@lru_cache(maxsize=4)
+def location_rig(seed, location):
+    """The binaural rig (transducers, head, level, room noise) recorded with at a location."""
+    return random_rig(_rng(seed, RIG_STREAM, location))
+
+
 def simulate_sample(version, seed, location, index, settings=SimulationSettings()):
     """One recording: a robot pose in the location's room, its echoes, depth and image."""
     spec = FORMATS[version]
@@ -66,7 +72,8 @@ def simulate_sample(version, seed, location, index, settings=SimulationSettings(
     sensor_depth = simulate_stereo_depth(view.depth, spec.camera.focal, rng,
                                          textureless=is_plain_surface(view.surface),
                                          unmatchable=view.window, sensor=settings.sensor)
-    audio = simulate_binaural(room, pose, spec.audio_samples, spec.onset, rng, settings.acoustics)
+    audio = simulate_binaural(room, pose, spec.audio_samples, spec.onset, rng, settings.acoustics,
+                              location_rig(seed, location))
     return Sample(audio=audio, rgb=view.rgb, sensor_depth=sensor_depth), rng
 
 

@@ -6,7 +6,8 @@ disparity, and shadows left of near objects), unreliable matches at depth edges,
 top border and a ragged right border, blobs where matching fails on textureless surfaces
 (a few isolated pixels of which report zero disparity, i.e. a far value, and some blobs the
 maximum disparity, i.e. too close), glass it cannot match through, and anything nearer than
-the minimum range. Valid depth carries disparity noise.
+the minimum range. Valid depth carries disparity noise, correlated over 2 x 2 pixels as block
+matching makes it.
 """
 from dataclasses import dataclass
 
@@ -22,7 +23,7 @@ class StereoSensor:
 
     baseline: float = 0.07           # effective: the real sample's left band is ~38 px at ~1.2 m
     min_depth: float = 0.3
-    disparity_noise: float = 0.08
+    disparity_noise: float = 0.08     # standard deviation, constant over 2 x 2 pixels
     edge_threshold: float = 0.04      # relative depth jump that makes a pixel an edge
     edge_width: int = 3
     top_rows: tuple = (6, 24)
@@ -113,6 +114,13 @@ def _top_fraction_biased(field, biased, bias, fraction):
     return top
 
 
+def _block_noise(rng, shape, sigma, block=2):
+    """Gaussian noise constant over ``block`` x ``block`` pixels: block matching correlates
+    the disparity errors of neighbouring pixels."""
+    coarse = rng.normal(0.0, sigma, (-(-shape[0] // block), -(-shape[1] // block)))
+    return coarse.repeat(block, axis=0).repeat(block, axis=1)[:shape[0], :shape[1]]
+
+
 def border_mask(rng, shape, top_rows, right_band):
     """A ragged invalid band at the top and at the right of the image."""
     height, width = shape
@@ -137,9 +145,9 @@ def simulate_stereo_depth(depth, focal, rng, textureless, unmatchable, sensor=St
     failed = _top_fraction_biased(_smooth_field(rng, shape, sensor.blob_cells), textureless,
                                   sensor.textureless_bias, rng.uniform(*sensor.failure_fraction))
     failed |= unmatchable
-    far = np.concatenate([rng.random((rows.stop - rows.start, shape[1])) < sensor.far_fraction
-                          for rows in row_bands(shape[0])])   # the stream of one big draw
-    far &= failed
+    far = np.zeros(shape, bool)
+    failures = np.flatnonzero(failed)
+    far.flat[failures[rng.random(failures.size) < sensor.far_fraction]] = True
     blob_near = _top_fraction(_smooth_field(rng, shape, sensor.blob_cells[:1]),
                               sensor.near_fraction)
     blob_near &= failed
@@ -150,11 +158,10 @@ def simulate_stereo_depth(depth, focal, rng, textureless, unmatchable, sensor=St
     missing |= failed & ~far & ~blob_near
     noisy = np.empty(shape, np.float32)
     focal_baseline = focal * sensor.baseline
-    for rows in row_bands(shape[0]):         # consecutive draws: the stream of one big draw
+    for rows in row_bands(shape[0]):
         disparity = focal_baseline / np.maximum(depth[rows], 1e-3)
         missing[rows] |= occluded_mask(disparity)
-        disparity += np.multiply(rng.standard_normal(disparity.shape), sensor.disparity_noise,
-                                 out=np.empty(disparity.shape, np.float32), casting='same_kind')
+        disparity += _block_noise(rng, disparity.shape, sensor.disparity_noise)
         np.maximum(disparity, 1e-3, out=disparity)
         np.divide(focal_baseline, disparity, out=noisy[rows], casting='same_kind')
     far &= ~missing
