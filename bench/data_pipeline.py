@@ -1,11 +1,10 @@
 """Throughput of the BatVision V2 data pipeline (spectrogram path, DataLoader with 1 worker)
 next to a plain reimplementation of the official recipe, measured in the same run on the same
-data, plus the synthetic generator's throughput.
+data (the generator's throughput is bench/generator.py).
 
     python bench/data_pipeline.py [--data BATVISION_V2_ROOT] [--seconds 10]
 
-Without --data, a small simulated set is generated in a temporary folder (that generation is
-the generator measurement). With --data, a few recordings are generated anyway to time it.
+Without --data, a small simulated set is generated in a temporary folder.
 """
 import argparse
 import csv
@@ -94,10 +93,9 @@ def largest_difference(loader_set, reference_set, count=4):
 
 
 def generate(root, per_location):
-    """Generate a 2-location simulated V2 set with 1 worker; returns samples/s."""
-    report = generate_batvision('v2', root, locations=2, samples_per_location=per_location,
-                                seed=0, workers=1, progress=False)
-    return report.samples_per_second
+    """Generate a 2-location simulated V2 set."""
+    generate_batvision('v2', root, locations=2, samples_per_location=per_location, seed=0,
+                       progress=False)
 
 
 def main():
@@ -111,7 +109,8 @@ def main():
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as scratch:
-        generator_rate = generate(scratch, args.per_location)
+        if not args.data:
+            generate(scratch, args.per_location)
         root = args.data or scratch
         ours = BatvisionV2Dataset(root, split=args.split, audio_format='spectrogram',
                                   max_depth=MAX_DEPTH, depth_norm=True, image_size=IMAGE_SIZE)
@@ -126,7 +125,6 @@ def main():
     print(f'official recipe (reference):  {reference_rate:8.1f} samples/s')
     print(f'ratio loader / official:      {ours_rate / reference_rate:8.2f}')
     print(f'largest |loader - official| on audio and depth: {difference:.3g}')
-    print(f'generator (generate_batvision, 1 worker): {generator_rate:8.1f} samples/s')
 
 
 if __name__ == '__main__':

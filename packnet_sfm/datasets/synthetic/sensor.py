@@ -6,12 +6,15 @@ disparity, and shadows left of near objects), unreliable matches at depth edges,
 top border and a ragged right border, blobs where matching fails on textureless surfaces
 (a few isolated pixels of which report zero disparity, i.e. a far value, and some blobs the
 maximum disparity, i.e. too close), glass it cannot match through, and anything nearer than
-the minimum range. Valid depth carries disparity noise.
+the minimum range. Valid depth carries disparity noise, correlated over 2 x 2 pixels as block
+matching makes it.
 """
 from dataclasses import dataclass
 
 import cv2
 import numpy as np
+
+from .scene import row_bands
 
 
 @dataclass(frozen=True)
@@ -20,7 +23,7 @@ class StereoSensor:
 
     baseline: float = 0.07           # effective: the real sample's left band is ~38 px at ~1.2 m
     min_depth: float = 0.3
-    disparity_noise: float = 0.08
+    disparity_noise: float = 0.08     # standard deviation, constant over 2 x 2 pixels
     edge_threshold: float = 0.04      # relative depth jump that makes a pixel an edge
     edge_width: int = 3
     top_rows: tuple = (6, 24)
@@ -42,39 +45,44 @@ class SensorDepth:
     too_close: np.ndarray   # nearer than the minimum range or maximum disparity
 
 
-def occluded_mask(depth, focal, baseline):
-    """Left-image pixels hidden from the right camera (including the left band).
+def occluded_mask(disparity):
+    """Left-image pixels hidden from the right camera (including the left band), from the
+    left image's disparity (pixels).
 
     Pixel u of a row lands at u - d(u) in the right image; it is hidden when it falls off the
     image or when a pixel to its right lands at or left of it (a nearer surface covers it).
+    Only rows where the landing positions ever decrease can hide a pixel that way.
     """
-    disparity = focal * baseline / np.maximum(depth, 1e-3)
-    landing = np.arange(depth.shape[1], dtype=np.float32)[None, :] - disparity
-    right_min = np.minimum.accumulate(landing[:, ::-1], axis=1)[:, ::-1]
-    next_min = np.concatenate([right_min[:, 1:], np.full((depth.shape[0], 1), np.inf)], axis=1)
-    return (landing < 0) | (landing > next_min + 0.5)
+    landing = np.arange(disparity.shape[1], dtype=np.float32)[None, :] - disparity
+    hidden = landing < 0
+    rows = np.flatnonzero((landing[:, 1:] < landing[:, :-1]).any(axis=1))
+    if rows.size:
+        landing = landing[rows]
+        right_min = np.minimum.accumulate(landing[:, ::-1], axis=1)[:, ::-1]
+        right_min += 0.5
+        hidden[rows, :-1] |= landing[:, :-1] > right_min[:, 1:]
+    return hidden
 
 
 def edge_mask(depth, threshold, width):
     """Pixels within ``width`` of a relative depth jump larger than ``threshold``."""
-    jump_x = np.abs(np.diff(depth, axis=1)) > threshold * depth[:, 1:]
-    jump_y = np.abs(np.diff(depth, axis=0)) > threshold * depth[1:, :]
     edges = np.zeros(depth.shape, np.uint8)
-    edges[:, 1:] |= jump_x
-    edges[1:, :] |= jump_y
+    edges[:, 1:] = cv2.absdiff(depth[:, 1:], depth[:, :-1]) > threshold * depth[:, 1:]
+    edges[1:, :] |= cv2.absdiff(depth[1:, :], depth[:-1, :]) > threshold * depth[1:, :]
     kernel = np.ones((2 * width + 1, 2 * width + 1), np.uint8)
-    return cv2.dilate(edges, kernel).astype(bool)
+    return cv2.dilate(edges, kernel).view(bool)
 
 
 def _smooth_field(rng, shape, cells):
     """A smooth random field (H, W): unit-variance noise on grids of ``cells`` pixels, upsampled
     and summed with amplitudes halving from the coarsest grid."""
-    field = np.zeros(shape, np.float32)
+    field = None
     for level, cell in enumerate(cells):
         grid = (shape[0] // cell + 2, shape[1] // cell + 2)
         coarse = rng.standard_normal(grid).astype(np.float32)
-        field += 0.5 ** level * cv2.resize(coarse, (shape[1], shape[0]),
-                                           interpolation=cv2.INTER_CUBIC)
+        layer = cv2.resize(coarse, (shape[1], shape[0]), interpolation=cv2.INTER_CUBIC)
+        layer *= 0.5 ** level
+        field = layer if field is None else np.add(field, layer, out=field)
     return field
 
 
@@ -83,13 +91,48 @@ def _top_fraction(field, fraction):
     return field > np.quantile(field[::8, ::8], 1 - fraction)
 
 
+def _smallest_float32_above(threshold, offset):
+    """The smallest float32 x with float64(x) + offset > threshold (x -> float64(x) + offset
+    rounds monotonically, so for any float32 x the test equals x >= this value)."""
+    x = np.float32(threshold - offset)
+    while np.float64(x) + offset > threshold:
+        x = np.nextafter(x, np.float32(-np.inf))
+    while not np.float64(x) + offset > threshold:
+        x = np.nextafter(x, np.float32(np.inf))
+    return x
+
+
+def _top_fraction_biased(field, biased, bias, fraction):
+    """``_top_fraction`` of float64(field) + bias * biased for a float32 ``field``, without
+    building that float64 sum: each class of pixels is compared with its exact float32
+    threshold."""
+    sample = field[::8, ::8].astype(np.float64)
+    np.add(sample, bias, out=sample, where=biased[::8, ::8])
+    threshold = np.quantile(sample, 1 - fraction)
+    top = biased & (field >= _smallest_float32_above(threshold, bias))
+    top |= ~biased & (field >= _smallest_float32_above(threshold, 0.0))
+    return top
+
+
+def _block_noise(rng, shape, sigma, block=2):
+    """Gaussian noise constant over ``block`` x ``block`` pixels: block matching correlates
+    the disparity errors of neighbouring pixels."""
+    coarse = rng.normal(0.0, sigma, (-(-shape[0] // block), -(-shape[1] // block)))
+    return coarse.repeat(block, axis=0).repeat(block, axis=1)[:shape[0], :shape[1]]
+
+
 def border_mask(rng, shape, top_rows, right_band):
     """A ragged invalid band at the top and at the right of the image."""
     height, width = shape
     columns, rows = np.arange(width), np.arange(height)
     top = rng.uniform(*top_rows) + 6 * np.abs(np.sin(columns / rng.uniform(15, 60)))
     right = rng.uniform(*right_band) * (1 + 0.3 * np.sin(rows / rng.uniform(10, 40)))
-    return (rows[:, None] < top[None, :]) | (columns[None, :] >= width - right[:, None])
+    mask = np.zeros(shape, bool)
+    top_band = slice(0, int(np.ceil(top.max())))       # only these rows can be in the band
+    mask[top_band] = rows[top_band, None] < top[None, :]
+    right_columns = slice(width - int(np.ceil(right.max())), width)
+    mask[:, right_columns] |= columns[None, right_columns] >= width - right[:, None]
+    return mask
 
 
 def simulate_stereo_depth(depth, focal, rng, textureless, unmatchable, sensor=StereoSensor()):
@@ -99,18 +142,29 @@ def simulate_stereo_depth(depth, focal, rng, textureless, unmatchable, sensor=St
     pixels where it always fails (glass); both (H, W) bool.
     """
     shape = depth.shape
-    failure = _smooth_field(rng, shape, sensor.blob_cells) + sensor.textureless_bias * textureless
-    failed = _top_fraction(failure, rng.uniform(*sensor.failure_fraction)) | unmatchable
-    far = failed & (rng.random(shape) < sensor.far_fraction)
-    blob_near = failed & _top_fraction(_smooth_field(rng, shape, sensor.blob_cells[:1]),
-                                       sensor.near_fraction)
-    too_close = (depth < sensor.min_depth) | blob_near
-    missing = (occluded_mask(depth, focal, sensor.baseline)
-               | edge_mask(depth, sensor.edge_threshold, sensor.edge_width)
-               | border_mask(rng, shape, sensor.top_rows, sensor.right_band)
-               | (failed & ~far & ~blob_near))
-    disparity = focal * sensor.baseline / np.maximum(depth, 1e-3)
-    noise = rng.normal(0.0, sensor.disparity_noise, shape).astype(np.float32)
-    noisy = (focal * sensor.baseline / np.maximum(disparity + noise, 1e-3)).astype(np.float32)
+    failed = _top_fraction_biased(_smooth_field(rng, shape, sensor.blob_cells), textureless,
+                                  sensor.textureless_bias, rng.uniform(*sensor.failure_fraction))
+    failed |= unmatchable
+    far = np.zeros(shape, bool)
+    failures = np.flatnonzero(failed)
+    far.flat[failures[rng.random(failures.size) < sensor.far_fraction]] = True
+    blob_near = _top_fraction(_smooth_field(rng, shape, sensor.blob_cells[:1]),
+                              sensor.near_fraction)
+    blob_near &= failed
+    too_close = depth < sensor.min_depth
+    too_close |= blob_near
+    missing = edge_mask(depth, sensor.edge_threshold, sensor.edge_width)
+    missing |= border_mask(rng, shape, sensor.top_rows, sensor.right_band)
+    missing |= failed & ~far & ~blob_near
+    noisy = np.empty(shape, np.float32)
+    focal_baseline = focal * sensor.baseline
+    for rows in row_bands(shape[0]):
+        disparity = focal_baseline / np.maximum(depth[rows], 1e-3)
+        missing[rows] |= occluded_mask(disparity)
+        disparity += _block_noise(rng, disparity.shape, sensor.disparity_noise)
+        np.maximum(disparity, 1e-3, out=disparity)
+        np.divide(focal_baseline, disparity, out=noisy[rows], casting='same_kind')
     far &= ~missing
-    return SensorDepth(depth=noisy, missing=missing, far=far, too_close=too_close & ~missing & ~far)
+    too_close &= ~missing
+    too_close &= ~far
+    return SensorDepth(depth=noisy, missing=missing, far=far, too_close=too_close)

@@ -31,7 +31,8 @@ V1_COLUMNS = ('depth path', 'audio path left', 'audio path right', 'camera path 
 V2_AUDIO_SAMPLES = 20000
 V1_AUDIO_SAMPLES = 4410          # 0.1 s
 V1_MAX_RANGE_MM = 20000.0        # the ZED reports +inf beyond its range
-V2_FAR_RANGE_MM = (30000, 65535)  # spurious far values of zero-disparity matches
+V2_MAX_RANGE_MM = 15711           # the real V2 sensor's largest reading; farther: no value
+V2_FAR_RANGE_MM = (12000, V2_MAX_RANGE_MM)  # spurious far values of zero-disparity matches
 TEMP_SUFFIX = '.tmp'
 
 
@@ -69,16 +70,18 @@ def npy_bytes(array):
 
 def image_bytes(rgb, extension):
     params = [cv2.IMWRITE_JPEG_QUALITY, 92] if extension == '.jpeg' else []
-    ok, encoded = cv2.imencode(extension, np.ascontiguousarray(rgb[..., ::-1]), params)
+    ok, encoded = cv2.imencode(extension, cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), params)
     if not ok:
         raise RuntimeError(f'OpenCV could not encode a {extension} image')
     return encoded.tobytes()
 
 
 def v2_depth(sensor_depth, rng):
-    """uint16 millimetres, 0 = invalid; zero-disparity pixels read as spurious far values."""
+    """uint16 millimetres, 0 = invalid (also beyond the sensor's range); zero-disparity pixels
+    read as spurious far values within the range."""
     millimetres = np.clip(np.round(sensor_depth.depth * 1000.0), 1, 65535).astype(np.uint16)
-    millimetres[sensor_depth.missing | sensor_depth.too_close] = 0
+    millimetres *= ~(sensor_depth.missing | sensor_depth.too_close)
+    millimetres *= millimetres <= V2_MAX_RANGE_MM
     far = np.flatnonzero(sensor_depth.far)
     millimetres.flat[far] = rng.integers(*V2_FAR_RANGE_MM, size=far.size, dtype=np.uint16)
     return millimetres
