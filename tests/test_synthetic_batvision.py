@@ -89,7 +89,21 @@ def _set_digest(root):
     return digest.hexdigest()
 
 
+def numpy_simd_level():
+    """The SIMD extensions numpy dispatches to here (its float sin/cos/exp differ between
+    them in the last bits, and so would the bytes)."""
+    try:
+        from numpy._core._multiarray_umath import __cpu_features__
+    except ImportError:
+        return 'unknown'
+    return 'X86_V3' if __cpu_features__.get('AVX2') and __cpu_features__.get('FMA3') else 'other'
+
+
+@pytest.mark.skipif(numpy_simd_level() != 'X86_V3',
+                    reason='digests pinned on x86-64 CPUs with AVX2 and FMA (x86-64-v3)')
 def test_generated_bytes_for_a_seed_are_pinned(v2_root, v1_root):
+    """Any change of what the generator writes for a seed is deliberate: it changes these
+    digests in the same commit."""
     assert {'v2': _set_digest(v2_root), 'v1': _set_digest(v1_root)} == PINNED_DIGESTS
 
 
