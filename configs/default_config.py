@@ -18,6 +18,8 @@ _C.arch.device = 'auto'                 # 'auto' (CUDA when available) | 'cpu' |
 _C.arch.distributed = 'auto'            # 'auto' (Horovod under horovodrun) | 'none' | 'horovod'
 _C.arch.scale_lr = False                # multiply the learning rate by the number of ranks
 _C.arch.deterministic = False           # torch deterministic algorithms (slower on GPU)
+_C.arch.channels_last = False           # channels-last memory order for weights and images
+_C.arch.compile = False                 # torch.compile the model (first steps compile it)
 
 ########################################################################################################
 # Checkpoints and logs
@@ -51,6 +53,7 @@ _C.evaluation.protocol = 'batvision'
 _C.evaluation.min_depth = 0.0           # custom: pixels with min_depth < gt
 _C.evaluation.max_depth = 0.0           # custom: ... and gt <= max_depth; 0 means no upper bound
 _C.evaluation.crop = ''                 # custom: '' | 'garg' (KITTI)
+_C.evaluation.with_loss = False         # also report the training loss on validation (slower)
 _C.evaluation.use_gt_scale = False      # median scaling (for scale-ambiguous models)
 
 ########################################################################################################
@@ -232,6 +235,9 @@ def _split(split, batch_size, shuffle):
     node.locations = []                 # BatVision V2: only these locations (empty: all)
     node.exclude_locations = []         # BatVision V2: skip these locations
     node.on_bad_sample = 'error'        # 'error' | 'skip': leave out (count, list) bad samples
+    node.persistent_workers = False     # keep loader workers between epochs (random augmentations
+    #                                     then do not resume exactly)
+    node.prefetch_factor = 2            # batches each worker loads ahead
     return node
 
 

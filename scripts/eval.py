@@ -19,7 +19,7 @@ from packnet_sfm.datasets.builder import build_dataset, build_loader
 from packnet_sfm.models import load_trained_model
 from packnet_sfm.trainers.distributed import setup_distributed
 from packnet_sfm.trainers.evaluation import evaluate, evaluation_protocols, results_paths
-from packnet_sfm.trainers.trainer import select_device
+from packnet_sfm.trainers.trainer import autocast_settings, select_device
 from packnet_sfm.utils.cli import run_cli
 from packnet_sfm.utils.config import load_config
 from packnet_sfm.utils.depth import METRIC_NAMES
@@ -47,7 +47,9 @@ def main():
     protocols = evaluation_protocols(cfg, args.protocol)
     for split in args.split or ['test']:
         loader = build_loader(cfg, SPLIT_KEYS[split], build_dataset(cfg, SPLIT_KEYS[split]), world)
-        results = evaluate(model, loader, world, device, protocols, desc=f'eval {split}')
+        results = evaluate(model, loader, world, device, protocols, desc=f'eval {split}',
+                           autocast=autocast_settings(cfg.arch.amp, device)[0],
+                           channels_last=cfg.arch.channels_last)
         if world.is_main:
             write_results(Path(args.checkpoint), split, results, cfg)
 

@@ -57,7 +57,7 @@ def one_step_trainer(path, data_root, runs, extra=()):
     trainer = Trainer(cfg, runs / cfg.name, SingleProcess())
     before = [p.detach().clone() for p in trainer.model.parameters() if p.requires_grad]
     batch = next(iter(trainer.train_loader))
-    terms = trainer.train_step(to_device(batch, trainer.device), epoch=0, batch_index=0)
+    terms = trainer.train_step(to_device(batch, trainer.device), epoch=0)
     after = [p for p in trainer.model.parameters() if p.requires_grad]
     unchanged = all(torch.equal(a, b) for a, b in zip(before, after))
     return trainer, terms, unchanged

@@ -14,7 +14,7 @@ from packnet_sfm.utils.seed import seed_worker
 DATASETS = 'packnet_sfm.datasets'
 SPLIT_KEYS = ('train', 'validation', 'test')
 LOADER_KEYS = ('dataset', 'path', 'split', 'batch_size', 'num_workers', 'shuffle',
-               'on_bad_sample')
+               'on_bad_sample', 'persistent_workers', 'prefetch_factor')
 
 
 def dataset_class(name, key):
@@ -113,9 +113,12 @@ def build_loader(cfg, split_key, dataset, world):
     sampler = DistributedSampler(dataset, num_replicas=world.size, rank=world.rank,
                                  shuffle=node.shuffle, seed=cfg.arch.seed,
                                  drop_last=training and len(dataset) >= world.size)
+    workers = {'persistent_workers': node.persistent_workers,
+               'prefetch_factor': node.prefetch_factor} if node.num_workers else {}
     return DataLoader(SkipBadSamples(dataset) if skip else dataset, batch_size=node.batch_size,
                       sampler=sampler, collate_fn=collate_skipping if skip else None,
                       num_workers=node.num_workers, pin_memory=torch.cuda.is_available(),
+                      **workers,
                       drop_last=training and len(sampler) >= node.batch_size,
                       worker_init_fn=seed_worker, generator=torch.Generator())
 

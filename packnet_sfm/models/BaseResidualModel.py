@@ -60,8 +60,11 @@ class BaseResidualModel(SemiSupModel):
         loss = self.supervised_loss(*self.network_units([final, base, residual]),
                                     batch['depth'], valid)
         return {**output, 'loss': loss, 'metrics': dict(self.supervised_loss.metrics),
-                'depth': final, 'base': base, 'residual': residual,
-                'gt': batch['depth'] * self.depth_scale * valid}
+                'depth': final, 'base': base, 'residual': residual, 'gt': self.ground_truth(batch)}
+
+    def evaluation_output(self, batch):
+        output = super().evaluation_output(batch)
+        return {**output, **{key: output[key][0] for key in DECOMPOSITION_KEYS}}
 
     def pictures(self, batch, output, num_images=4):
         """The parent's 'prediction' grid and a 'decomposition' grid: one row of

@@ -89,7 +89,17 @@ class SemiSupModel(nn.Module):
         metrics = dict(self.supervised_loss.metrics)
         loss, rgb_metrics = self.rgb_path_loss(batch, output, loss, valid)
         return {**output, 'loss': loss, 'metrics': {**metrics, **rgb_metrics},
-                'depth': output['depth'][0], 'gt': batch['depth'] * self.depth_scale * valid}
+                'depth': output['depth'][0], 'gt': self.ground_truth(batch)}
+
+    def ground_truth(self, batch):
+        """The batch's ground truth in metres, 0 where invalid."""
+        return batch['depth'] * self.depth_scale * batch['valid']
+
+    def evaluation_output(self, batch):
+        """What evaluation scores and draws, without the training loss: 'depth' and 'gt'
+        ([B,1,H,W] metres) and the network's other outputs."""
+        output = self.predict(batch)
+        return {**output, 'depth': output['depth'][0], 'gt': self.ground_truth(batch)}
 
     def network_units(self, depths):
         """Depth maps in metres back in the network's (and the batch's) units."""

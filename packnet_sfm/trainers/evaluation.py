@@ -4,6 +4,7 @@ de-duplicated by index)."""
 import csv
 import json
 import math
+from contextlib import nullcontext
 from pathlib import Path
 
 import torch
@@ -14,9 +15,17 @@ from packnet_sfm.utils.progress import progress
 from packnet_sfm.utils.protocols import protocol_from_config
 
 
-def to_device(batch, device):
-    return {k: v.to(device, non_blocking=True) if isinstance(v, torch.Tensor) else v
-            for k, v in batch.items()}
+def to_device(batch, device, channels_last=False):
+    """The batch's tensors on `device` (asynchronous copies from pinned memory on CUDA);
+    image batches [B, C, H, W] in channels-last memory order with `channels_last`."""
+    def move(value):
+        if not isinstance(value, torch.Tensor):
+            return value
+        value = value.to(device, non_blocking=True)
+        if channels_last and value.dim() == 4 and value.is_floating_point():
+            return value.contiguous(memory_format=torch.channels_last)
+        return value
+    return {key: move(value) for key, value in batch.items()}
 
 
 def evaluation_protocols(cfg, names=()):
@@ -27,22 +36,28 @@ def evaluation_protocols(cfg, names=()):
 
 
 @torch.no_grad()
-def evaluate(model, loader, world, device, protocols, on_first_batch=None, desc='eval'):
+def evaluate(model, loader, world, device, protocols, on_first_batch=None, desc='eval', *,
+             autocast=nullcontext, with_loss=False, channels_last=False):
     """{protocol: (mean metrics over the images with a valid pixel, one row per sample by
     index)} for `protocols` {name: metric options} (see `evaluation_protocols`).
 
+    The model runs under `autocast` (the training's mixed precision) and, unless `with_loss`
+    (then the metrics add the mean 'loss'), without computing its training loss.
     `on_first_batch(batch, output)` is called on rank 0 with the first batch (pictures).
     """
     model.eval()
     indices = list(loader.sampler)
     values = {name: [] for name in protocols}
-    filenames, bad_samples, position = [], [], 0
+    filenames, bad_samples, losses, position = [], [], [], 0
     for batch in progress(loader, desc=desc, disable=not world.is_main):
         index, length, bad = batch_indices(batch, indices, position)
         bad_samples += bad
         if len(index):
-            batch = to_device(batch, device)
-            output = model(batch)
+            batch = to_device(batch, device, channels_last)
+            with autocast():
+                output = model(batch) if with_loss else model.evaluation_output(batch)
+            if with_loss:
+                losses.append(float(output['loss']))
             if position == 0 and on_first_batch is not None and world.is_main:
                 on_first_batch(batch, output)
             for name, options in protocols.items():
@@ -62,6 +77,9 @@ def evaluate(model, loader, world, device, protocols, on_first_batch=None, desc=
                                                            dtype=torch.float64)), names)
         if isinstance(loader.dataset, SkipBadSamples):
             metrics['bad_samples'] = bad_count
+        if with_loss:
+            every_loss = [loss for part in world.gather_objects(losses) for loss in part]
+            metrics['loss'] = sum(every_loss) / max(len(every_loss), 1)
         results[name] = metrics, rows
     return results
 

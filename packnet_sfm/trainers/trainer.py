@@ -96,6 +96,10 @@ class Trainer:
         set_seed(cfg.arch.seed)
         torch.use_deterministic_algorithms(cfg.arch.deterministic, warn_only=True)
         self.model = build_model(cfg, *depth_units(cfg)).to(self.device)
+        if cfg.arch.channels_last:
+            self.model.to(memory_format=torch.channels_last)
+        if cfg.arch.compile:
+            self.model.compile()        # in place: parameter names and checkpoints unchanged
         self._initialise_weights()
         self.train_loader = build_loader(cfg, 'train', build_dataset(cfg, 'train'), world)
         self.val_loaders = {name: build_loader(cfg, 'validation', dataset, world)
@@ -175,27 +179,48 @@ class Trainer:
         steps and the ranks, and every rank's bad samples (on_bad_sample skip)."""
         self.model.train()
         set_epoch(self.train_loader, self.cfg.arch.seed, epoch)
-        totals, count, bad_samples = {}, 0, []
+        epoch_terms, window, bad_samples = StepWindow(self.step), StepWindow(self.step), []
         bar = progress(self.train_loader, desc=f'Epoch {epoch + 1}/{self.cfg.arch.max_epochs}',
                        disable=not self.world.is_main)
-        for batch_index, batch in enumerate(bar):
+        ready = time.perf_counter()
+        for batch in bar:
+            waited = time.perf_counter() - ready
             bad_samples += self.take_bad_samples(batch, len(bad_samples), epoch)
-            if 'depth' not in batch:        # every sample of the batch was bad
-                continue
-            started = time.time()
-            terms = self.train_step(to_device(batch, self.device), epoch, batch_index)
-            samples_per_sec = batch['depth'].shape[0] * self.world.size / (time.time() - started)
-            for name, value in terms.items():
-                totals[name] = totals.get(name, 0.0) + value
-            count += 1
-            bar.set_postfix(loss=f"{terms['loss']:.4f}", samples_s=f'{samples_per_sec:.1f}')
-            if self.step % self.cfg.log.every_n_steps == 0:
-                lr = self.optimizer.param_groups[0]['lr']
-                self.logger.scalars({**terms, 'lr': lr, 'samples_per_sec': samples_per_sec},
-                                    self.step, 'train/')
-            self.step += 1
-        summary = self.world.average({name: sum_ / max(count, 1) for name, sum_ in totals.items()})
+            if 'depth' in batch:            # else every sample of the batch was bad
+                samples = batch['depth'].shape[0] * self.world.size
+                terms = self.train_step(self.to_device(batch), epoch)
+                for steps in (epoch_terms, window):
+                    steps.add(terms, samples, waited)
+                if self.step % self.cfg.log.every_n_steps == 0:
+                    self.log_window(window, epoch, bar)
+                self.step += 1
+            ready = time.perf_counter()
+        summary = self.world.average(self.finite_means(epoch_terms, epoch))
         return summary, [bad for part in self.world.gather_objects(bad_samples) for bad in part]
+
+    def to_device(self, batch):
+        return to_device(batch, self.device, self.cfg.arch.channels_last)
+
+    def finite_means(self, window, epoch):
+        """The window's mean loss terms as floats (a host synchronisation); an error naming its
+        steps when the loss was not finite."""
+        means = window.means()
+        if not math.isfinite(means.get('loss', 0.0)):
+            raise self.non_finite('loss', epoch, window.span(), means)
+        return means
+
+    def log_window(self, window, epoch, bar):
+        """Read the steps since the last log (once per `log.every_n_steps`), log them, start
+        a new window. samples_per_sec counts the time waiting for data; data_wait is its
+        fraction of the window."""
+        terms = self.finite_means(window, epoch)
+        samples_per_sec, data_wait = window.rates()
+        lr = self.optimizer.param_groups[0]['lr']
+        self.logger.scalars({**terms, 'lr': lr, 'samples_per_sec': samples_per_sec,
+                             'data_wait': data_wait}, self.step, 'train/')
+        bar.set_postfix(loss=f"{terms['loss']:.4f}", samples_s=f'{samples_per_sec:.1f}',
+                        refresh=False)
+        window.restart(self.step + 1)
 
     def take_bad_samples(self, batch, earlier, epoch):
         """The BadSamples a skipping loader took out of `batch`; an error once this rank's
@@ -211,14 +236,15 @@ class Trainer:
                 f"datasets.max_bad_fraction")
         return bad
 
-    def train_step(self, batch, epoch, batch_index):
-        """Forward, backward, optimiser step; returns the loss and its terms as floats."""
+    def train_step(self, batch, epoch):
+        """Forward, backward, optimiser step; returns the loss and its terms as detached
+        tensors on the device (no host synchronisation, but at the gradient check every
+        `log.every_n_steps` steps)."""
         with self.autocast():
             output = self.model(batch)
         loss = output['loss']
-        terms = {'loss': loss.item(), **{k: float(v) for k, v in output['metrics'].items()}}
-        if not math.isfinite(terms['loss']):
-            raise self.non_finite('loss', epoch, batch_index, terms)
+        terms = {'loss': loss.detach(), **{k: torch.as_tensor(v).detach()
+                                           for k, v in output['metrics'].items()}}
         self.optimizer.zero_grad()  # sets grads to None; Horovod's wrapper takes no argument
         self.scaler.scale(loss).backward()
         self.world.synchronize(self.optimizer)
@@ -228,16 +254,18 @@ class Trainer:
             norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), clip or math.inf)
             # fp16's GradScaler skips steps with inf gradients by design
             if not self.scaler.is_enabled() and not torch.isfinite(norm):
-                raise self.non_finite('gradient', epoch, batch_index, terms)
+                raise self.non_finite('gradient', epoch, f'step {self.step}',
+                                      {k: float(v) for k, v in terms.items()})
         self.world.step(self.optimizer, self.scaler)
         self.scaler.update()
         return terms
 
-    def non_finite(self, what, epoch, batch_index, terms):
-        """The error that stops a run whose loss or gradient is NaN or inf."""
+    def non_finite(self, what, epoch, steps, terms):
+        """The error that stops a run whose loss or gradient is NaN or inf at `steps` (global
+        step numbers, as text)."""
         return FloatingPointError(
-            f"Non-finite {what} at epoch {epoch + 1}, step {batch_index} (global step "
-            f"{self.step}) with loss terms " + ', '.join(f'{k}={v:.4g}' for k, v in terms.items())
+            f"Non-finite {what} at epoch {epoch + 1}, {steps} with loss terms "
+            + ', '.join(f'{k}={v:.4g}' for k, v in terms.items())
             + "; lower model.optimizer.lr, set arch.clip_grad, or check the data")
 
     def validate(self, epoch):
@@ -250,10 +278,11 @@ class Trainer:
         several = len(self.val_loaders) > 1
         for name, loader in self.val_loaders.items():
             pictures = self._save_pictures(epoch) if draw and name == self.monitored else None
-            results[name], _ = evaluate(self.model, loader, self.world, self.device,
-                                        self.protocols, pictures,
-                                        desc=f'validation {name}' if several else 'validation'
-                                        )[self.cfg.evaluation.protocol]
+            results[name], _ = evaluate(
+                self.model, loader, self.world, self.device, self.protocols, pictures,
+                f'validation {name}' if several else 'validation', autocast=self.autocast,
+                with_loss=self.cfg.evaluation.with_loss,
+                channels_last=self.cfg.arch.channels_last)[self.cfg.evaluation.protocol]
             self.logger.scalars(results[name], self.step, f'val/{name}/' if several else 'val/')
         return results
 
@@ -300,6 +329,36 @@ class Trainer:
             save_checkpoint(state, self.run_dir / f'epoch_{epoch + 1:04d}.ckpt')
         save_checkpoint(state, self.run_dir / 'last.ckpt')
         self.logger.flush()
+
+
+class StepWindow:
+    """Loss terms (device tensors, summed) and timings of consecutive training steps, read on
+    the host only when asked."""
+
+    def __init__(self, first_step):
+        self.restart(first_step)
+
+    def restart(self, first_step):
+        self.first_step, self.steps, self.samples, self.waited = first_step, 0, 0, 0.0
+        self.sums, self.began = {}, time.perf_counter()
+
+    def add(self, terms, samples, waited):
+        for name, value in terms.items():
+            self.sums[name] = self.sums.get(name, 0) + value
+        self.steps, self.samples, self.waited = (self.steps + 1, self.samples + samples,
+                                                 self.waited + waited)
+
+    def means(self):
+        return {name: float(total) / max(self.steps, 1) for name, total in self.sums.items()}
+
+    def rates(self):
+        """(samples per second, fraction of the time waiting for data) since the start."""
+        elapsed = max(time.perf_counter() - self.began, 1e-9)
+        return self.samples / elapsed, self.waited / elapsed
+
+    def span(self):
+        last = self.first_step + self.steps - 1
+        return f'step {last}' if self.steps <= 1 else f'steps {self.first_step}-{last}'
 
 
 def append_bad_samples(run_dir, epoch, bad_samples):
