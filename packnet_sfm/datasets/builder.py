@@ -1,8 +1,13 @@
 """Datasets and data loaders from the config's parallel lists (`datasets.<split>.dataset`,
-`.path`, `.split`), each class found by name (`BatvisionV2` -> BatvisionV2Dataset)."""
+`.path`, `.split`), each class found by name (`BatvisionV2` -> BatvisionV2Dataset), with its
+options from `datasets.<node>` and the split's own values over them (`datasets.<split>.<node>`).
+"""
 import torch
-from torch.utils.data import ConcatDataset, DataLoader, DistributedSampler
+import torch.nn.functional as F
+from torch.utils.data import ConcatDataset, DataLoader, DistributedSampler, default_collate
 
+from configs.default_config import DATASET_OPTION_NODES
+from packnet_sfm.datasets.augmentation import Augmentation
 from packnet_sfm.utils.errors import InputError
 from packnet_sfm.utils.load import accepted_kwargs, load_class
 from packnet_sfm.utils.seed import seed_worker
@@ -23,31 +28,61 @@ def _check_lists(node, split_key):
                          f"the same non-zero length; got lengths {lengths}")
 
 
+def dataset_options(cfg, split_key, cls):
+    """The options of dataset class `cls` in a split: datasets.<node>, then the values
+    datasets.<split_key>.<node> sets (<node> is the class's `config_node`)."""
+    return {**cfg.datasets[cls.config_node], **cfg.datasets[split_key][cls.config_node]}
+
+
+def _check_split_options(node, split_key, classes):
+    """Split-level values only for options the split's datasets have."""
+    used = {cls.config_node for cls in classes}
+    for name in DATASET_OPTION_NODES:
+        if node[name] and name not in used:
+            raise InputError(f"datasets.{split_key}.{name} is set but the {split_key} datasets "
+                             f"({', '.join(node.dataset)}) read no datasets.{name} options; "
+                             "remove it")
+    for key, value in node.items():
+        if key in LOADER_KEYS or key in DATASET_OPTION_NODES or not value:
+            continue
+        lacking = [cls.__name__ for cls in classes if key not in accepted_kwargs(cls, {key: 0})]
+        if lacking:
+            raise InputError(f"datasets.{split_key}.{key} is set but {lacking[0]} has no such "
+                             "option; leave it empty")
+
+
 def build_dataset(cfg, split_key):
-    """The dataset of `datasets.<split_key>`: one class per entry, concatenated."""
+    """The dataset of `datasets.<split_key>`: one class per entry, concatenated. Classes that
+    name a `training` parameter learn whether this is the training split; the training split
+    gets the `datasets.augmentation` of classes that take an `augmentation`."""
     if split_key not in SPLIT_KEYS:
         raise ValueError(f"Unknown split '{split_key}'; use one of {SPLIT_KEYS}")
     node = cfg.datasets[split_key]
     _check_lists(node, split_key)
+    classes = [dataset_class(name) for name in node.dataset]
+    _check_split_options(node, split_key, classes)
+    training = split_key == 'train'
+    augmentation = Augmentation.from_config(cfg.datasets.augmentation) if training else None
     parts = []
-    for name, path, split in zip(node.dataset, node.path, node.split):
-        cls = dataset_class(name)
-        split_options = {k: v for k, v in node.items() if k not in LOADER_KEYS}
-        ignored = [k for k, v in split_options.items() if v and k not in accepted_kwargs(
-            cls, split_options)]
-        if ignored:
-            raise InputError(f"datasets.{split_key}.{ignored[0]} is set but {cls.__name__} "
-                             f"has no such option; leave it empty")
-        options = {**cfg.datasets[cls.config_node], **split_options}
+    for cls, path, split in zip(classes, node.path, node.split):
+        options = {**dataset_options(cfg, split_key, cls), 'training': training,
+                   **{k: v for k, v in node.items()
+                      if k not in LOADER_KEYS and k not in DATASET_OPTION_NODES}}
+        if augmentation is not None and augmentation.enabled:
+            if 'augmentation' not in accepted_kwargs(cls, {'augmentation': 0}):
+                raise InputError(f"datasets.augmentation is set but {cls.__name__} does not "
+                                 "augment (its inputs and depth would no longer match); set "
+                                 "its values to 0")
+            options['augmentation'] = augmentation
         parts.append(cls(path, split=split, **accepted_kwargs(cls, options)))
     return parts[0] if len(parts) == 1 else ConcatDataset(parts)
 
 
 def depth_units(cfg):
     """(metres per unit of the batch depth, largest depth in those units) for the train set."""
-    options = cfg.datasets[dataset_class(cfg.datasets.train.dataset[0]).config_node]
+    options = dataset_options(cfg, 'train', dataset_class(cfg.datasets.train.dataset[0]))
     normalised = bool(options.get('depth_norm', False))
-    return (options.max_depth, 1.0) if normalised else (1.0, options.max_depth)
+    return (options['max_depth'], 1.0) if normalised else (1.0, options['max_depth'])
 
 
 def build_loader(cfg, split_key, dataset, world):
@@ -64,7 +99,23 @@ def build_loader(cfg, split_key, dataset, world):
     return DataLoader(dataset, batch_size=node.batch_size, sampler=sampler,
                       num_workers=node.num_workers, pin_memory=torch.cuda.is_available(),
                       drop_last=training and len(sampler) >= node.batch_size,
-                      worker_init_fn=seed_worker, generator=torch.Generator())
+                      worker_init_fn=seed_worker, generator=torch.Generator(),
+                      collate_fn=collate)
+
+
+def collate(samples):
+    """default_collate, but native-resolution ground truth (`depth_native`), whose size differs
+    between KITTI drives by a few pixels, is zero-padded (invalid) at the bottom and right to
+    the batch's largest; each sample's `native_shape` keeps its own size."""
+    if 'depth_native' not in samples[0]:
+        return default_collate(samples)
+    maps = [sample['depth_native'] for sample in samples]
+    height, width = (max(m.shape[axis] for m in maps) for axis in (-2, -1))
+    batch = default_collate([{k: v for k, v in sample.items() if k != 'depth_native'}
+                             for sample in samples])
+    batch['depth_native'] = torch.stack(
+        [F.pad(m, (0, width - m.shape[-1], 0, height - m.shape[-2])) for m in maps])
+    return batch
 
 
 def set_epoch(loader, seed, epoch):

@@ -3,6 +3,7 @@ sample counted exactly once (shards padded by the sampler are de-duplicated by i
 import math
 
 import torch
+import torch.nn.functional as F
 
 from packnet_sfm.utils.depth import METRIC_NAMES, compute_depth_metrics_per_image
 from packnet_sfm.utils.progress import progress
@@ -33,7 +34,7 @@ def evaluate(model, loader, world, device, options, on_first_batch=None, desc='e
         output = model(batch)
         if position == 0 and on_first_batch is not None and world.is_main:
             on_first_batch(batch, output)
-        per_image = compute_depth_metrics_per_image(output['gt'], output['depth'], **options)
+        per_image = compute_depth_metrics_per_image(**scored_depth(batch, output), **options)
         size = output['depth'].shape[0]
         index = torch.tensor(indices[position:position + size], dtype=torch.float64)
         columns = [index, per_image['valid'].double()] + [per_image[m] for m in METRIC_NAMES]
@@ -43,6 +44,22 @@ def evaluate(model, loader, world, device, options, on_first_batch=None, desc='e
     table = world.gather(torch.cat(values))
     names = [n for part in world.gather_objects(filenames) for n in part]
     return summarise(table, names)
+
+
+def scored_depth(batch, output):
+    """What a batch is scored on: {'gt', 'pred'} [B,1,H,W] metres, and 'image_sizes'. With
+    native-resolution ground truth in the batch ('depth_native', KITTI evaluation splits) each
+    prediction is upsampled bilinearly to its image's native size inside the zero-padded grid
+    (see datasets/builder.py `collate`); otherwise the model's 'gt' and 'depth'."""
+    if 'depth_native' not in batch:
+        return {'gt': output['gt'], 'pred': output['depth']}
+    gt, sizes = batch['depth_native'], batch['native_shape']
+    pred = torch.zeros_like(gt)
+    for i, (height, width) in enumerate(sizes.tolist()):
+        pred[i, :, :height, :width] = F.interpolate(
+            output['depth'][i:i + 1], size=(height, width), mode='bilinear',
+            align_corners=False)[0]
+    return {'gt': gt, 'pred': pred, 'image_sizes': sizes}
 
 
 def summarise(table, filenames):
