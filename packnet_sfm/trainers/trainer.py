@@ -11,7 +11,7 @@ from tqdm import tqdm
 
 from packnet_sfm.datasets.builder import build_dataset, build_loader, depth_units, set_epoch
 from packnet_sfm.loggers.tensorboard_logger import NullLogger, TensorBoardLogger
-from packnet_sfm.models import build_model
+from packnet_sfm.models import architecture_config, build_model
 from packnet_sfm.trainers.evaluation import evaluate, evaluation_options, to_device
 from packnet_sfm.trainers.optim import build_optimizer, build_scheduler
 from packnet_sfm.utils.checkpoint import (
@@ -63,8 +63,11 @@ class Trainer:
         self.device = select_device(cfg.arch.device, world)
         set_seed(cfg.arch.seed)
         torch.use_deterministic_algorithms(cfg.arch.deterministic, warn_only=True)
-        self.model = build_model(cfg, *depth_units(cfg)).to(self.device)
-        self._initialise_weights()
+        # A resumed run reads every weight from its checkpoint, no initial weights file.
+        self.model = build_model(architecture_config(cfg) if resume_from else cfg,
+                                 *depth_units(cfg)).to(self.device)
+        if resume_from is None:
+            self._initialise_weights()
         self.train_loader = build_loader(cfg, 'train', build_dataset(cfg, 'train'), world)
         self.val_loader = (build_loader(cfg, 'validation', build_dataset(cfg, 'validation'),
                                         world) if cfg.datasets.validation.path else None)
