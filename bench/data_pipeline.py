@@ -62,7 +62,7 @@ class OfficialRecipe(Dataset):
     @staticmethod
     def resize(image):
         return F.interpolate(image[None], size=(IMAGE_SIZE, IMAGE_SIZE), mode='bilinear',
-                             align_corners=False, antialias=True)[0]
+                             align_corners=False, antialias=False)[0]
 
 
 def as_pair(batch):

@@ -14,7 +14,7 @@ from packnet_sfm.datasets.builder import build_dataset, build_loader, depth_unit
 from packnet_sfm.datasets.synthetic import generate_batvision
 from packnet_sfm.models import load_trained_model
 from packnet_sfm.trainers.distributed import SingleProcess
-from packnet_sfm.trainers.evaluation import evaluate, evaluation_options
+from packnet_sfm.trainers.evaluation import evaluate, evaluation_protocols
 from packnet_sfm.trainers.run import train
 from packnet_sfm.utils.config import load_config
 from packnet_sfm.utils.depth import compute_depth_metrics
@@ -38,7 +38,7 @@ def constant_predictor_rmse(cfg, value):
     """Test RMSE (same protocol as evaluation) of predicting `value` everywhere."""
     dataset = build_dataset(cfg, 'test')
     scale = depth_units(cfg)[0]
-    options = evaluation_options(cfg)
+    (options,) = evaluation_protocols(cfg).values()
     rmse = []
     for sample in dataset:
         gt = (sample['depth'] * scale * sample['valid'])[None]
@@ -66,8 +66,8 @@ def main():
         cfg = load_config(CONFIG, opts)
         model = load_trained_model(cfg, run_dir / 'last.ckpt')
         loader = build_loader(cfg, 'test', build_dataset(cfg, 'test'), SingleProcess())
-        metrics, _ = evaluate(model, loader, SingleProcess(), torch.device('cpu'),
-                              evaluation_options(cfg))
+        (metrics, _), = evaluate(model, loader, SingleProcess(), torch.device('cpu'),
+                                 evaluation_protocols(cfg)).values()
         baseline = constant_predictor_rmse(cfg, mean_training_depth(cfg))
 
     print(f"\nTest RMSE, U-Net trained {args.epochs} epochs on simulated echoes: "

@@ -37,16 +37,31 @@ _C.checkpoint = CN()
 _C.checkpoint.filepath = 'runs'         # run folders go under this directory
 _C.checkpoint.monitor = 'rmse'          # validation metric that ranks checkpoints
 _C.checkpoint.save_top_k = 1            # keep the k best by `monitor` (0: only last.ckpt)
+_C.checkpoint.monitor_index = 0         # the validation set (datasets.validation entry) monitored
+_C.checkpoint.every_n_epochs = 0        # also keep epoch_XXXX.ckpt every N epochs (0: never)
 
 _C.log = CN()
 _C.log.images_every = 1                 # write a picture grid every N validations (0 disables)
 _C.log.num_images = 4                   # samples per picture grid
-_C.log.every_n_steps = 10               # TensorBoard scalars every N training steps
+_C.log.every_n_steps = 10               # training scalars every N training steps
+_C.log.tensorboard = CN()               # <run folder>/tensorboard/
+_C.log.tensorboard.enabled = True
+_C.log.wandb = CN()                     # <run folder>/wandb/; needs pip install -e .[wandb]
+_C.log.wandb.enabled = False
+_C.log.wandb.project = 'packnet-sfm-echo'
+_C.log.wandb.entity = ''                # W&B user or team; '' is your login's default
+_C.log.wandb.name = ''                  # run name; '' is the run folder's name
+_C.log.wandb.tags = []
+_C.log.wandb.mode = 'online'            # 'online' | 'offline' (sync later) | 'disabled'
 
 _C.evaluation = CN()
-_C.evaluation.min_depth = 0.0           # metrics use pixels with min_depth < gt
-_C.evaluation.max_depth = 0.0           # ... and gt <= max_depth; 0 means no upper bound
-_C.evaluation.crop = ''                 # '' | 'garg' (KITTI)
+# Pixels the metrics score (packnet_sfm/utils/protocols.py): 'batvision' (gt > 0, the official
+# code) | 'batvision_published' (0.5 m <= gt <= 30 m) | 'kitti_eigen' (0.001 < gt < 80 m, Garg
+# crop) | 'custom' (the three keys below).
+_C.evaluation.protocol = 'batvision'
+_C.evaluation.min_depth = 0.0           # custom: pixels with min_depth < gt
+_C.evaluation.max_depth = 0.0           # custom: ... and gt <= max_depth; 0 means no upper bound
+_C.evaluation.crop = ''                 # custom: '' | 'garg' (KITTI)
 _C.evaluation.use_gt_scale = False      # median scaling (for scale-ambiguous models)
 
 ########################################################################################################
@@ -134,6 +149,9 @@ _C.model.depth_net.UNetSoundOnly.generator = 'unet_256'   # 'unet_256' | 'unet_1
 _C.model.depth_net.UNetSoundOnly.ngf = 64
 _C.model.depth_net.UNetSoundOnly.input_nc = 2
 _C.model.depth_net.UNetSoundOnly.use_dropout = False
+# 'official': Sigmoid when depth_norm, else ReLU (metres), as the BatVision code; 'bounded':
+# sigmoid * max_depth in both cases.
+_C.model.depth_net.UNetSoundOnly.output = 'official'
 # Audio and RGB U-Nets (packnet_sfm/networks/depth/); max_depth and in_channels come from the run.
 _C.model.depth_net.BaseResidualUNet = CN()
 _C.model.depth_net.BaseResidualUNet.base_channels = 64   # 32 | 64 | 128: ~7.4M | 30M | 119M params
@@ -196,8 +214,13 @@ _C.datasets.batvision.audio_format = 'spectrogram'  # spectrogram | mel_spectrog
 _C.datasets.batvision.max_depth = 30.0              # metres; depth is clipped to it
 _C.datasets.batvision.depth_norm = True             # depth divided by max_depth
 _C.datasets.batvision.image_size = 256              # features and depth resized to image_size^2
-_C.datasets.batvision.preprocessing = 'official'    # 'official' (paper recipe) | 'improved'
+# 'official': the published recipe (bilinear resize without antialiasing, as torchvision < 0.17);
+# 'official_antialias': the same recipe with today's torchvision antialiasing; 'improved':
+# log-magnitude, ears standardised together, nearest-neighbour depth with a valid mask.
+_C.datasets.batvision.preprocessing = 'official'
 _C.datasets.batvision.load_rgb = False              # also read the camera image
+_C.datasets.batvision.features_on = 'loader'        # 'loader' | 'device': the loader yields cut
+#                                                     waveforms, the model computes the features
 # --- RGB path: options of the KITTI raw loader (real or synthetic), see KITTIDataset ---
 _C.datasets.kitti = CN()
 _C.datasets.kitti.depth_type = 'groundtruth'        # 'groundtruth' (proj_depth PNGs) | 'velodyne'
@@ -228,6 +251,7 @@ def _split(split, batch_size, shuffle):
     node.shuffle = shuffle
     node.locations = []                 # BatVision V2: only these locations (empty: all)
     node.exclude_locations = []         # BatVision V2: skip these locations
+    node.on_bad_sample = 'error'        # 'error' | 'skip': leave out (count, list) bad samples
     for name in DATASET_OPTION_NODES:   # e.g. datasets.validation.kitti.depth_type
         node[name] = SplitOptions(_C.datasets[name])
     return node
@@ -236,6 +260,8 @@ def _split(split, batch_size, shuffle):
 _C.datasets.train = _split('train', 8, True)
 _C.datasets.validation = _split('val', 8, False)
 _C.datasets.test = _split('test', 8, False)
+# A training run with more bad samples than this fraction of an epoch stops (on_bad_sample skip).
+_C.datasets.max_bad_fraction = 0.01
 
 
 def get_cfg_defaults():

@@ -30,8 +30,9 @@ train-distributed: horovod ## make train-distributed CONFIG=... NP=4 [HOSTS=host
 	$(VENV)/bin/horovodrun -np $(NP) -H $(HOSTS) $(HOROVODRUN_ARGS) \
 		$(abspath $(PYTHON)) scripts/train.py $(CONFIG) $(ARGS)
 
-docker-build: ## build the CUDA 12.6 image (torch 2.13, Horovod with NCCL) [IMAGE=name:tag]
+docker-build: ## build the CUDA 12.6 image (torch 2.13, Horovod with NCCL), print its size [IMAGE=name:tag]
 	DOCKER_BUILDKIT=1 docker build -f docker/Dockerfile -t $(IMAGE) .
+	@docker image ls --format 'Built {{.Repository}}:{{.Tag}}, {{.Size}}' $(IMAGE)
 
 docker-train: ## make docker-train CONFIG=... [NGPUS=n] (horovodrun in the image, all GPUs by default)
 	mkdir -p $(RUNS_DIR)

@@ -65,8 +65,9 @@ build_wheel() {
     patch_cxx_standard "$src/CMakeLists.txt"
     patch_cxx_standard "$src/horovod/torch/CMakeLists.txt"
     ensure_cmake
+    # Gloo, never MPI (even where an MPI is installed): horovodrun is the one launcher.
     local build_env=(HOROVOD_WITH_PYTORCH=1 HOROVOD_WITHOUT_TENSORFLOW=1 HOROVOD_WITHOUT_MXNET=1
-                     HOROVOD_WITH_GLOO=1 "MAKEFLAGS=${MAKEFLAGS:--j$(nproc)}")
+                     HOROVOD_WITH_GLOO=1 HOROVOD_WITHOUT_MPI=1 "MAKEFLAGS=${MAKEFLAGS:--j$(nproc)}")
     if [ -n "$GPU_OPS" ]; then
         build_env+=("HOROVOD_GPU_OPERATIONS=$GPU_OPS")
     fi

@@ -13,10 +13,10 @@ import cv2
 import numpy as np
 import torch
 
-from packnet_sfm.datasets.audio import audio_features
+from packnet_sfm.datasets.audio import audio_features, echo_samples
 from packnet_sfm.datasets.BatvisionV1Dataset import read_ears
-from packnet_sfm.datasets.BatvisionV2Dataset import echo_samples, read_stereo_wav
-from packnet_sfm.datasets.builder import dataset_class, dataset_options
+from packnet_sfm.datasets.BatvisionV2Dataset import read_stereo_wav
+from packnet_sfm.datasets.builder import dataset_class, dataset_options, input_size
 from packnet_sfm.datasets.KITTIDataset import read_png_depth, resize_sparse_depth, rgb_tensor
 from packnet_sfm.models import load_trained_model
 from packnet_sfm.trainers.distributed import SingleProcess
@@ -179,16 +179,13 @@ def read_input_depth(path, image_shape):
 
 def training_options(cfg):
     """The dataset options of the split the network was trained on."""
-    return dataset_options(cfg, 'train', dataset_class(cfg.datasets.train.dataset[0]))
+    return dataset_options(cfg, 'train', dataset_class(cfg.datasets.train.dataset[0],
+                                                       'datasets.train.dataset'))
 
 
 def rgb_image_shape(cfg):
-    """(height, width) the network was trained at: the training split's image_shape (or
-    image_size for square-image datasets)."""
-    options = training_options(cfg)
-    if 'image_shape' in options:
-        return tuple(options['image_shape'])
-    return (options['image_size'],) * 2
+    """(height, width) the network was trained at (the training split's image size)."""
+    return input_size(cfg)[0]
 
 
 # ----------------------------------------------------------------------------------------------
@@ -200,12 +197,12 @@ def audio_items(path, cfg):
     options = training_options(cfg)
     root, files = input_files(path, ('.wav', '_left.npy'), 'V2 .wav or V1 *_left.npy recordings')
     for file in files:
-        features = audio_features(read_waveform(file, options['max_depth']),
-                                  options['audio_format'], options['image_size'],
-                                  options['preprocessing'])
+        waveform = read_waveform(file, options['max_depth'])
+        audio = waveform if options.get('features_on') == 'device' else audio_features(
+            waveform, options['audio_format'], options['image_size'], options['preprocessing'])
         relative = file.relative_to(root)
         yield Item(relative.with_name(relative.name.removesuffix('_left.npy')
-                                      .removesuffix('.wav')), {'audio': features})
+                                      .removesuffix('.wav')), {'audio': audio})
 
 
 def read_waveform(path, max_depth):
@@ -214,7 +211,7 @@ def read_waveform(path, max_depth):
         return read_stereo_wav(str(path), echo_samples(max_depth), source='--input')
     if path.name.endswith('_left.npy'):
         right = path.with_name(path.name.replace('_left.npy', '_right.npy'))
-        return read_ears((str(path), str(right)), '--input')
+        return read_ears((str(path), str(right)), '--input', echo_samples(max_depth))
     raise InputError(f"not a recording in --input {path}: give a V2 .wav or a V1 *_left.npy")
 
 

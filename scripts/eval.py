@@ -1,8 +1,12 @@
-"""Evaluate a checkpoint on a split: prints a metrics table and writes `metrics.json` and a
-per-sample CSV next to the checkpoint.
+"""Evaluate a checkpoint on a split under one or several protocols: prints a metrics table
+per protocol and writes `<ckpt>_<split>_metrics.json` and `<ckpt>_<split>_per_sample.csv` next
+to the checkpoint.
 
     python scripts/eval.py --checkpoint RUN/last.ckpt [--config Y.yaml] [--split test|val]
-                           [KEY VALUE ...]
+                           [--protocol NAME ...] [KEY VALUE ...]
+
+Protocols (default: the config's evaluation.protocol): batvision, batvision_published,
+kitti_eigen, custom (see packnet_sfm/utils/protocols.py).
 """
 import argparse
 import csv
@@ -14,11 +18,12 @@ import torch
 from packnet_sfm.datasets.builder import build_dataset, build_loader
 from packnet_sfm.models import load_trained_model
 from packnet_sfm.trainers.distributed import setup_distributed
-from packnet_sfm.trainers.evaluation import evaluate, evaluation_options
+from packnet_sfm.trainers.evaluation import evaluate, evaluation_protocols, results_paths
 from packnet_sfm.trainers.trainer import select_device
 from packnet_sfm.utils.cli import run_cli
 from packnet_sfm.utils.config import load_config
 from packnet_sfm.utils.depth import METRIC_NAMES
+from packnet_sfm.utils.protocols import protocol_from_config
 
 SPLIT_KEYS = {'test': 'test', 'val': 'validation'}
 
@@ -29,6 +34,8 @@ def main():
     parser.add_argument('--checkpoint', required=True, help='a training checkpoint (.ckpt)')
     parser.add_argument('--config', help="a YAML to use instead of the checkpoint's config")
     parser.add_argument('--split', choices=SPLIT_KEYS, default='test')
+    parser.add_argument('--protocol', nargs='+', default=(), metavar='NAME',
+                        help='evaluation protocols to report (default: evaluation.protocol)')
     parser.add_argument('opts', nargs=argparse.REMAINDER, help='overrides as KEY VALUE pairs')
     args = parser.parse_args()
 
@@ -38,31 +45,35 @@ def main():
     model = load_trained_model(cfg, args.checkpoint, device)
     split_key = SPLIT_KEYS[args.split]
     loader = build_loader(cfg, split_key, build_dataset(cfg, split_key), world)
-    metrics, rows = evaluate(model, loader, world, device, evaluation_options(cfg),
-                             desc=f'eval {args.split}')
+    protocols = evaluation_protocols(cfg, args.protocol)
+    results = evaluate(model, loader, world, device, protocols, desc=f'eval {args.split}')
     if world.is_main:
-        write_results(Path(args.checkpoint), args.split, metrics, rows)
+        write_results(Path(args.checkpoint), args.split, results, cfg)
 
 
-def write_results(checkpoint, split, metrics, rows):
-    print(metrics_table(metrics))
-    folder = checkpoint.parent
-    stem = f'{checkpoint.stem}_{split}'
-    (folder / 'metrics.json').write_text(json.dumps(
-        {'checkpoint': str(checkpoint), 'split': split, **metrics}, indent=2))
-    with open(folder / f'{stem}_per_sample.csv', 'w', newline='') as f:
-        writer = csv.DictWriter(f, fieldnames=['idx', 'filename', 'valid', *METRIC_NAMES])
+def write_results(checkpoint, split, results, cfg):
+    """Print a table per protocol; write every protocol's metrics and per-sample rows."""
+    for name, (metrics, _) in results.items():
+        print(metrics_table(name, protocol_from_config(cfg, name).description, metrics))
+    metrics_path, samples_path = results_paths(checkpoint, split)
+    metrics_path.write_text(json.dumps(
+        {'checkpoint': str(checkpoint), 'split': split,
+         'protocols': {name: metrics for name, (metrics, _) in results.items()}}, indent=2))
+    with open(samples_path, 'w', newline='') as f:
+        writer = csv.DictWriter(f, fieldnames=['protocol', 'idx', 'filename', 'valid',
+                                               *METRIC_NAMES])
         writer.writeheader()
-        writer.writerows(rows)
-    print(f"Wrote {folder / 'metrics.json'} and {folder / f'{stem}_per_sample.csv'}")
+        writer.writerows({'protocol': name, **row} for name, (_, rows) in results.items()
+                         for row in rows)
+    print(f'Wrote {metrics_path} and {samples_path}')
 
 
-def metrics_table(metrics):
+def metrics_table(name, description, metrics):
     names = [*METRIC_NAMES, 'num_images']
     header = ' | '.join(f'{n:>8}' for n in names)
     values = ' | '.join(f'{metrics[n]:8.4f}' if n != 'num_images' else f'{metrics[n]:8d}'
                         for n in names)
-    return f'{header}\n{"-" * len(header)}\n{values}'
+    return f'protocol {name}: {description}\n{header}\n{"-" * len(header)}\n{values}'
 
 
 if __name__ == '__main__':

@@ -17,6 +17,7 @@ import sys
 import time
 from pathlib import Path
 
+from packnet_sfm.trainers.evaluation import read_results
 from packnet_sfm.trainers.run import train
 from packnet_sfm.utils.cli import run_cli
 from packnet_sfm.utils.compare import comparison_table, to_markdown, to_text
@@ -72,10 +73,11 @@ def run_experiment(config, opts):
     minutes = (time.time() - started) / 60
     checkpoint = run_dir / 'last.ckpt'
     result = subprocess.run([sys.executable, str(REPO / 'scripts' / 'eval.py'),
-                             '--checkpoint', str(checkpoint), '--split', 'test'])
+                             '--checkpoint', str(checkpoint), '--split', 'test',
+                             '--protocol', 'batvision'])
     if result.returncode:
         sys.exit(f'error: scripts/eval.py failed on {checkpoint}')
-    return run_dir, minutes, json.loads((run_dir / 'metrics.json').read_text())
+    return run_dir, minutes, read_results(checkpoint, 'test')['batvision']
 
 
 def results_table(labels, results):

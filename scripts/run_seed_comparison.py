@@ -22,10 +22,12 @@ from pathlib import Path
 
 import torch
 
+from packnet_sfm.datasets.audio import PREPROCESSINGS
 from packnet_sfm.datasets.builder import build_dataset, build_loader
 from packnet_sfm.datasets.synthetic import generate_batvision
 from packnet_sfm.models import load_trained_model
 from packnet_sfm.trainers.distributed import SingleProcess
+from packnet_sfm.trainers.evaluation import read_results
 from packnet_sfm.trainers.run import run_name
 from packnet_sfm.utils.checkpoint import load_checkpoint
 from packnet_sfm.utils.config import load_config
@@ -64,7 +66,7 @@ def parse_args(argv=None):
                         help='Base+Residual warm-up (default: a quarter of the epochs, as 20/80)')
     parser.add_argument('--image-size', type=int, default=128, help='multiple of 128 (U-Net)')
     parser.add_argument('--batch-size', type=int, default=8)
-    parser.add_argument('--preprocessing', default='improved', choices=('official', 'improved'),
+    parser.add_argument('--preprocessing', default='improved', choices=PREPROCESSINGS,
                         help="'improved': nearest-resized depth with an explicit valid mask")
     parser.add_argument('--unet-ngf', type=int, default=16)
     parser.add_argument('--base-channels', type=int, default=8,
@@ -126,9 +128,9 @@ def train_and_evaluate(args, name):
             start = [EXPERIMENTS[name][0], *overrides(args, name)]
         seconds = run([sys.executable, 'scripts/train.py', *start],
                       Path(args.runs) / f'{name}_train.log')
-    run([sys.executable, 'scripts/eval.py', '--checkpoint', str(checkpoint), '--split', 'test'],
-        Path(args.runs) / f'{name}_eval.log')
-    metrics = json.loads((run_dir / 'metrics.json').read_text())
+    run([sys.executable, 'scripts/eval.py', '--checkpoint', str(checkpoint), '--split', 'test',
+         '--protocol', 'batvision'], Path(args.runs) / f'{name}_eval.log')
+    metrics = read_results(checkpoint, 'test')['batvision']
     return {'name': name, 'run_dir': str(run_dir), 'train_seconds': seconds,
             **{m: metrics[m] for m in (*TABLE_METRICS, 'num_images')},
             **model_statistics(checkpoint)}

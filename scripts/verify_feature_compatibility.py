@@ -1,24 +1,34 @@
 """Check that a teacher's and a student's depth networks have the same feature shapes level by
 level (needed for feature distillation); exits 0 when every level matches, 1 otherwise.
 
-    python scripts/verify_feature_compatibility.py --teacher configs/rgb_teacher.yaml \
-        --student configs/binaural_attention.yaml [--image-size 256] [--levels x1,x2,x3,x4,x5]
+    python scripts/verify_feature_compatibility.py [--teacher T] [--student S] \
+        [--image-size 256] [--levels x1,x2,x3,x4,x5]
 
 TEACHER and STUDENT are YAML configs or checkpoints (.ckpt, whose stored config is used);
-each builds `model.depth_net`. Levels default to every feature level of the teacher.
+each builds `model.depth_net`. Without them, seed 003's check: the RGBDepthUNet teacher of
+configs/distill_rgb_teacher_v2.yaml against the BinauralAttentionUNet student of
+configs/distill_audio_only_v2.yaml, both at base 64, on 256x256 inputs. Levels default to
+every feature level of the teacher. The networks are built on PyTorch's meta device: shapes
+and parameter counts without memory or compute.
 """
 import argparse
 import sys
+from pathlib import Path
+
+import torch
 
 from packnet_sfm.networks import build_depth_net
 from packnet_sfm.networks.features import compare_features
 from packnet_sfm.utils.cli import run_cli
 from packnet_sfm.utils.config import load_config
 
+CONFIGS = Path(__file__).resolve().parents[1] / 'configs'
+
 
 def build_net(path):
     """The depth network of a config or checkpoint (untrained: only shapes matter here)."""
-    return build_depth_net(load_config(path), max_depth=1.0)
+    with torch.device('meta'):
+        return build_depth_net(load_config(path), max_depth=1.0)
 
 
 def shape_text(shape):
@@ -38,8 +48,10 @@ def comparison_table(rows, teacher_name, student_name):
 def main():
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument('--teacher', required=True, help='teacher YAML config or .ckpt')
-    parser.add_argument('--student', required=True, help='student YAML config or .ckpt')
+    parser.add_argument('--teacher', default=str(CONFIGS / 'distill_rgb_teacher_v2.yaml'),
+                        help='teacher YAML config or .ckpt (default: %(default)s)')
+    parser.add_argument('--student', default=str(CONFIGS / 'distill_audio_only_v2.yaml'),
+                        help='student YAML config or .ckpt (default: %(default)s)')
     parser.add_argument('--image-size', type=int, default=256, help='dummy input height/width')
     parser.add_argument('--levels', help='comma-separated feature levels (default: all of the '
                                          "teacher's)")

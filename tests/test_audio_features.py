@@ -105,20 +105,39 @@ def test_waveform_format_is_the_waveform_itself():
         assert audio.audio_features(waveform, 'waveform', 256, preprocessing) is waveform
 
 
-def test_resize_is_antialiased_bilinear():
-    # 4 -> 2 along the width with antialiasing: a triangle filter of radius 2 input pixels,
-    # weights 0.75, 0.75, 0.25 (normalised) for output pixel 0; plain bilinear would give 0.5.
-    ramp = torch.arange(4.0).repeat(1, 4, 1)      # [1, 4, 4], rows 0 1 2 3
-    resized = audio.resize_bilinear(ramp, 2)
-    assert resized[0, :, 0].tolist() == pytest.approx([1.25 / 1.75] * 2)
-    assert resized[0, :, 1].tolist() == pytest.approx([3 - 1.25 / 1.75] * 2)
+def test_resize_antialias_only_when_asked():
+    # 4 -> 2 along the width. Plain bilinear (align_corners False) samples source x = 0.5 and
+    # 2.5: 0.5 and 2.5. With antialiasing a triangle filter of radius 2 input pixels weighs
+    # 0.75, 0.75, 0.25 (normalised) for output pixel 0.
+    ramp = torch.arange(4.0).repeat(1, 4, 1)      # [1, 4, 4], columns 0 1 2 3
+    plain = audio.resize_bilinear(ramp, 2, antialias=False)
+    assert plain[0, :, 0].tolist() == pytest.approx([0.5] * 2)
+    assert plain[0, :, 1].tolist() == pytest.approx([2.5] * 2)
+    smoothed = audio.resize_bilinear(ramp, 2, antialias=True)
+    assert smoothed[0, :, 0].tolist() == pytest.approx([1.25 / 1.75] * 2)
+    assert smoothed[0, :, 1].tolist() == pytest.approx([3 - 1.25 / 1.75] * 2)
 
 
-def test_improved_features_are_log_and_standardised_per_channel():
+def test_improved_features_are_log_and_standardised_over_both_ears():
     waveform = noise(7782) * torch.tensor([[1.0], [50.0]])
     features = audio.audio_features(waveform, 'spectrogram', 64, 'improved')
-    assert features.mean(dim=(1, 2)).tolist() == pytest.approx([0.0, 0.0], abs=1e-5)
-    assert features.std(dim=(1, 2)).tolist() == pytest.approx([1.0, 1.0], abs=1e-4)
-    expected = audio.standardise_channels(
-        audio.resize_bilinear(torch.log1p(audio.spectrogram(waveform)), 64))
-    assert torch.equal(features, expected)
+    assert features.mean().item() == pytest.approx(0.0, abs=1e-5)
+    assert features.std().item() == pytest.approx(1.0, abs=1e-4)
+    log_magnitude = audio.resize_bilinear(torch.log1p(audio.spectrogram(waveform)), 64, True)
+    assert torch.equal(features, audio.standardise_ears(log_magnitude))
+    assert features[1].mean() > features[0].mean() + 1.0     # the louder ear stays louder
+
+
+@pytest.mark.parametrize('audio_format', ['spectrogram', 'mel_spectrogram'])
+def test_improved_features_keep_the_interaural_level_difference(audio_format):
+    """Doubling one ear's signal visibly changes that ear's features and their difference to
+    the other ear (per-ear standardisation erases almost all of it)."""
+    t = torch.arange(7782) / SR
+    chirp = torch.sin(2 * math.pi * (200 + 2e6 * t) * t) * torch.exp(-t / 0.02)
+    waveform = 0.05 * chirp.repeat(2, 1) + 0.002 * noise(7782, seed=3)
+    louder_left = waveform * torch.tensor([[2.0], [1.0]])
+    before = audio.audio_features(waveform, audio_format, 64, 'improved')
+    after = audio.audio_features(louder_left, audio_format, 64, 'improved')
+    change = (after[0] - before[0]).norm() / before[0].norm()
+    assert change > 0.2                                      # per-ear: 0.03 to 0.1
+    assert (after[0] - after[1]).mean() > (before[0] - before[1]).mean() + 0.2

@@ -13,9 +13,10 @@ from torch.utils.data import DataLoader
 
 from configs.default_config import get_cfg_defaults
 from packnet_sfm.datasets import audio
+from packnet_sfm.datasets.audio import echo_samples
 from packnet_sfm.datasets.batvision import BatvisionDataError
 from packnet_sfm.datasets.BatvisionV1Dataset import BatvisionV1Dataset
-from packnet_sfm.datasets.BatvisionV2Dataset import BatvisionV2Dataset, echo_samples
+from packnet_sfm.datasets.BatvisionV2Dataset import BatvisionV2Dataset
 
 REAL_ROOT = os.path.join(os.path.dirname(__file__), 'data', 'batvision_v2_real_sample')
 REAL = os.path.join(REAL_ROOT, 'RealSample')
@@ -62,6 +63,54 @@ def test_real_sample_spectrogram_and_mel_are_the_features_of_the_wav():
         assert torch.equal(sample['audio'], audio.audio_features(waveform, audio_format, 256))
 
 
+def plain_bilinear(image, size):
+    """[C, H, W] -> [C, size, size] by the bilinear rule with align_corners False and no
+    antialiasing, written out: output pixel i samples the source at (i + 0.5) * H / size - 0.5
+    (clamped at 0) between its two nearest source pixels."""
+    def weights(length):
+        position = np.maximum((np.arange(size) + 0.5) * length / size - 0.5, 0.0)
+        low = np.floor(position).astype(int)
+        high = np.minimum(low + 1, length - 1)
+        matrix = np.zeros((size, length))
+        matrix[np.arange(size), low] += 1 - (position - low)
+        matrix[np.arange(size), high] += position - low
+        return matrix
+    rows, cols = weights(image.shape[1]), weights(image.shape[2])
+    return np.stack([rows @ channel @ cols.T for channel in image.astype(np.float64)])
+
+
+@pytest.mark.parametrize('audio_format', ['spectrogram', 'mel_spectrogram'])
+def test_official_preprocessing_resizes_without_antialiasing(audio_format):
+    samples, _ = real_wav()
+    waveform = torch.from_numpy(samples[:7782].T.copy()).float() / 2 ** 31
+    features = (audio.spectrogram if audio_format == 'spectrogram' else audio.mel_spectrogram)(
+        waveform).numpy()
+    sample = BatvisionV2Dataset(REAL_ROOT, audio_format=audio_format, depth_norm=False)[0]
+    expected = plain_bilinear(features, 256)
+    scale = np.abs(expected).max()
+    assert np.abs(sample['audio'].numpy() - expected).max() < 1e-5 * scale
+    smoothed = BatvisionV2Dataset(REAL_ROOT, audio_format=audio_format, depth_norm=False,
+                                  preprocessing='official_antialias')[0]['audio'].numpy()
+    if audio_format == 'spectrogram':   # 257 x 487 -> 256 x 256 shrinks the time axis
+        assert np.abs(smoothed - expected).max() > 1e-2 * scale
+    else:                               # 32 x 244 -> 256 x 256 only enlarges: no difference
+        assert np.abs(smoothed - expected).max() < 1e-5 * scale
+
+
+def test_official_preprocessing_resizes_depth_without_antialiasing():
+    raw = np.load(os.path.join(REAL, 'depth', 'depth_47.npy')).astype(np.float32) / 1000
+    expected = plain_bilinear(np.minimum(raw, 30.0)[None], 256)
+    depth = BatvisionV2Dataset(REAL_ROOT, depth_norm=False)[0]['depth'].numpy()
+    assert np.abs(depth - expected).max() < 1e-5
+    smoothed = BatvisionV2Dataset(REAL_ROOT, depth_norm=False,
+                                  preprocessing='official_antialias')[0]['depth'].numpy()
+    assert np.abs(smoothed - expected).max() > 1.0
+    # Hole blends below the sensor's 0.35 m minimum (SPEC 3: 357 pixels per 720x1280 image
+    # without antialiasing, 3,341 with it; here at 256x256).
+    blends = [int(((d > 0) & (d < 0.3)).sum()) for d in (depth, smoothed)]
+    assert blends[0] < blends[1]
+
+
 def test_real_sample_depth_holes_and_values():
     raw = np.load(os.path.join(REAL, 'depth', 'depth_47.npy'))
     assert raw.dtype == np.uint16 and raw.shape == (720, 1280)
@@ -75,7 +124,7 @@ def test_real_sample_depth_holes_and_values():
         assert not sample['depth'][~sample['valid']].any()
     assert 1 - improved['valid'].float().mean().item() == pytest.approx(0.2167, abs=0.01)
     # the official bilinear resize blends holes into neighbours, which then count as valid
-    assert 1 - official['valid'].float().mean().item() == pytest.approx(0.154, abs=0.005)
+    assert 1 - official['valid'].float().mean().item() == pytest.approx(0.209, abs=0.002)
 
 
 def test_depth_norm_divides_by_max_depth():
@@ -202,7 +251,8 @@ def test_v2_missing_files_are_named(one_location):
     dataset = BatvisionV2Dataset(root, load_rgb=True)
     with pytest.raises(BatvisionDataError, match=r'Missing depth file .*depth_47\.npy .*row 2 of'):
         dataset[0]
-    np.save(os.path.join(one_location, 'depth', 'depth_47.npy'), np.full((4, 4), 1000, np.uint16))
+    np.save(os.path.join(one_location, 'depth', 'depth_47.npy'),
+            np.full((720, 1280), 1000, np.uint16))
     with pytest.raises(BatvisionDataError, match=r'Missing audio file .*audio_47\.wav'):
         dataset[0]
     sf.write(wav_path(one_location), np.zeros((8000, 2)), 44100, subtype='PCM_32')
@@ -211,8 +261,8 @@ def test_v2_missing_files_are_named(one_location):
 
 
 @pytest.mark.parametrize('channels, rate, message', [
-    (1, 44100, r'has 1 channel\(s\) at 44100 Hz.*binaural'),
-    (2, 16000, r'has 2 channel\(s\) at 16000 Hz.*44100 Hz'),
+    (1, 44100, r'has 1 channel\(s\) of PCM_32 at 44100 Hz.*binaural'),
+    (2, 16000, r'has 2 channel\(s\) of PCM_32 at 16000 Hz.*44100 Hz'),
 ])
 def test_v2_wrong_wav_layout_is_an_error(one_location, channels, rate, message):
     sf.write(wav_path(one_location), np.zeros((rate // 10, channels)), rate, subtype='PCM_32')
@@ -242,7 +292,7 @@ def test_v2_corrupt_files_are_errors(one_location):
 
 @pytest.mark.parametrize('options, message', [
     ({'audio_format': 'stft'}, r"audio_format 'stft' is not available for BatvisionV2Dataset"),
-    ({'preprocessing': 'fancy'}, r"Unknown preprocessing 'fancy'.*'official', 'improved'"),
+    ({'preprocessing': 'fancy'}, r"Unknown preprocessing 'fancy'.*'official_antialias'"),
     ({'split': 'validation'}, r"Unknown split 'validation'.*'train', 'val', 'test'"),
 ])
 def test_v2_bad_options_are_errors(options, message):
@@ -264,7 +314,7 @@ def make_v1_root(root, depth_mm, audio_length=4410, rows=1):
         np.save(os.path.join(root, f'{stem}_left.npy'), rng.standard_normal(audio_length))
         np.save(os.path.join(root, f'{stem}_right.npy'), rng.standard_normal(audio_length))
         np.save(os.path.join(day, 'depth', f'{i}.npy'), depth_mm)
-        image = np.zeros((6, 8, 3), np.uint8)
+        image = np.zeros((*depth_mm.shape, 3), np.uint8)
         image[:, :, 2] = 255                                          # red in BGR order
         cv2.imwrite(os.path.join(day, 'camera', f'{i}.png'), image)
         lines.append([f'2019.08.26/depth/{i}.npy', f'{stem}_left.npy', f'{stem}_right.npy',
@@ -301,12 +351,16 @@ def test_v1_depth_semantics_without_resampling(tmp_path, preprocessing):
 
 
 def test_v1_official_resize_blends_a_hole_into_its_neighbour(tmp_path):
-    # Along the width 4 -> 2: output pixel 0 = (0.75 a + 0.75 b + 0.25 c) / 1.75.
+    # Along the width 4 -> 2, output pixel 0 samples x = 0.5: (a + b) / 2 without
+    # antialiasing, (0.75 a + 0.75 b + 0.25 c) / 1.75 with it.
     depth_mm = np.tile(np.array([6000.0, np.nan, 6000.0, 6000.0]), (4, 1))
     root = make_v1_root(tmp_path, depth_mm)
     official = BatvisionV1Dataset(root, image_size=2, depth_norm=False)[0]
-    assert official['depth'][0, :, 0].tolist() == pytest.approx([6.0 * 1.0 / 1.75] * 2)
+    assert official['depth'][0, :, 0].tolist() == pytest.approx([3.0] * 2)
     assert official['valid'].all()
+    smoothed = BatvisionV1Dataset(root, image_size=2, depth_norm=False,
+                                  preprocessing='official_antialias')[0]
+    assert smoothed['depth'][0, :, 0].tolist() == pytest.approx([6.0 * 1.0 / 1.75] * 2)
     improved = BatvisionV1Dataset(root, image_size=2, depth_norm=False,
                                   preprocessing='improved')[0]
     assert improved['depth'][0].tolist() == [[0.0, 6.0], [0.0, 6.0]]
@@ -345,7 +399,7 @@ def test_v1_bad_files_are_errors(tmp_path):
         BatvisionV1Dataset(root)[0]
     np.save(os.path.join(root, '2019.08.26/depth/0.npy'), SPECIAL_DEPTH_MM)
     np.save(os.path.join(root, '2019.08.26/audio/raw_long/18030.5_right.npy'), np.zeros(10))
-    with pytest.raises(BatvisionDataError, match=r'must be 1-D arrays of equal length'):
+    with pytest.raises(BatvisionDataError, match=r'must be 1-D float arrays of equal length'):
         BatvisionV1Dataset(root)[0]
     os.remove(os.path.join(root, '2019.08.26/audio/raw_long/18030.5_right.npy'))
     with pytest.raises(BatvisionDataError, match=r'Missing audio file .*18030\.5_right\.npy'):

@@ -1,4 +1,5 @@
 """Checkpoints: atomic writes, weights-only loading, top-k bookkeeping, RNG state."""
+import math
 import random
 
 import numpy as np
@@ -54,6 +55,15 @@ def test_top_k_keeps_the_best_files(tmp_path, monitor, values, kept):
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(n for _, n in best.kept)
 
 
-def test_unknown_monitor_is_named(tmp_path):
-    with pytest.raises(KeyError, match="'rmsee'.*rmse"):
-        ckpt.TopKCheckpoints(tmp_path, monitor='rmsee').update({}, 1, {'rmse': 1.0})
+@pytest.mark.parametrize('values', [[math.nan, 3.0, 1.0], [3.0, math.nan, 1.0, math.inf]])
+def test_top_k_never_keeps_a_non_finite_value(tmp_path, values):
+    best = ckpt.TopKCheckpoints(tmp_path, monitor='rmse', k=1)
+    for epoch, value in enumerate(values, 1):
+        best.update({'epoch': epoch}, epoch, {'rmse': value})
+    assert [v for v, _ in best.kept] == [1.0]
+    assert [p.name for p in tmp_path.iterdir()] == ['epoch=0003-rmse=1.0000.ckpt']
+
+
+def test_a_missing_monitor_value_is_not_ranked(tmp_path):
+    best = ckpt.TopKCheckpoints(tmp_path, monitor='rmse', k=1)
+    assert best.update({}, 1, {'abs_rel': 0.1}) is None and best.kept == []

@@ -122,6 +122,24 @@ def test_train_distributed_without_docker():
                                                 'HOSTS=node1:2,node2:2')
 
 
+def test_docker_build_prints_the_image_size():
+    command = make('docker-build', 'IMAGE=echo:test')
+    assert command.startswith('DOCKER_BUILDKIT=1 docker build -f docker/Dockerfile -t echo:test .')
+    assert command.endswith("docker image ls --format 'Built {{.Repository}}:{{.Tag}}, "
+                            "{{.Size}}' echo:test")
+
+
+def test_horovodrun_is_the_one_launcher_and_mpirun_is_never_offered():
+    """The image has no MPI and Horovod is built without it, so no file may offer mpirun."""
+    assert 'HOROVOD_WITHOUT_MPI=1' in (ROOT / INSTALL_SCRIPT).read_text()
+    tracked = subprocess.run(['git', 'ls-files'], cwd=ROOT, capture_output=True, text=True,
+                             check=True).stdout.split()
+    this_test = str(Path(__file__).relative_to(ROOT))
+    offering = [path for path in tracked if path != this_test and (ROOT / path).is_file()
+                and 'mpirun' in (ROOT / path).read_text(errors='ignore').lower()]
+    assert offering == []
+
+
 def test_other_targets_and_help():
     assert make('docker-run', 'COMMAND=nvidia-smi').endswith('packnet-sfm-echo:latest nvidia-smi')
     assert 'tensorboard --logdir /runs' in make('docker-tensorboard')

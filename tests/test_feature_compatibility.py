@@ -1,5 +1,7 @@
 """Teacher/student feature compatibility: packnet_sfm.networks.features and its script."""
+import re
 import runpy
+import subprocess
 import sys
 from pathlib import Path
 
@@ -103,7 +105,27 @@ def test_script_reads_the_config_stored_in_a_checkpoint(tmp_path, monkeypatch, c
     assert 'Compatible: all 2 levels match' in capsys.readouterr().out
 
 
-def test_script_names_a_missing_config(tmp_path, monkeypatch):
+def test_script_names_a_missing_config(tmp_path, monkeypatch, capsys):
     code = run_script(monkeypatch, '--teacher', str(tmp_path / 'nope.yaml'),
                       '--student', str(tmp_path / 'nope.yaml'))
-    assert 'nope.yaml' in str(code) and 'does not exist' in str(code)
+    message = capsys.readouterr().err
+    assert code == 1 and message.startswith('error: ') and message.count('\n') == 1
+    assert 'nope.yaml' in message and 'does not exist' in message
+
+
+def test_bare_command_is_the_seed_003_check(tmp_path):
+    """`python scripts/verify_feature_compatibility.py`, as seed 003 writes it, from any folder:
+    the RGBDepthUNet teacher against the BinauralAttentionUNet student, base 64, 256x256."""
+    result = subprocess.run([sys.executable, str(SCRIPT)], cwd=tmp_path, capture_output=True,
+                            text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert 'teacher (RGBDepthUNet)' in out and 'student (BinauralAttentionUNet)' in out
+    shapes = {'x1': '[1, 64, 256, 256]', 'x2': '[1, 128, 128, 128]', 'x3': '[1, 256, 64, 64]',
+              'x4': '[1, 512, 32, 32]', 'x5': '[1, 512, 16, 16]', 'd1': '[1, 512, 32, 32]',
+              'd2': '[1, 256, 64, 64]', 'd3': '[1, 128, 128, 128]', 'd4': '[1, 64, 256, 256]'}
+    for level, shape in shapes.items():
+        assert re.search(rf'^{level}\s+{re.escape(shape)}\s+{re.escape(shape)}\s+yes$', out,
+                         re.MULTILINE), level
+    assert 'teacher parameters: 19,586,305' in out and 'student parameters: 42,829,121' in out
+    assert 'Compatible: all 9 levels match' in out

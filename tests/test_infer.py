@@ -24,14 +24,22 @@ INFER = importlib.util.module_from_spec(SPEC)
 SPEC.loader.exec_module(INFER)
 
 
-def infer(monkeypatch, *args):
-    """Run scripts/infer.py in this process; returns its error line ('' on success)."""
-    monkeypatch.setattr(sys, 'argv', ['infer.py', *map(str, args)])
-    try:
-        run_cli(INFER.main)
-    except SystemExit as stop:
-        return str(stop.code)
-    return ''
+@pytest.fixture
+def infer(monkeypatch, capsys):
+    """run(*args): scripts/infer.py in this process; returns its one error line on stderr
+    ('' on success)."""
+    def run(*args):
+        monkeypatch.setattr(sys, 'argv', ['infer.py', *map(str, args)])
+        capsys.readouterr()
+        try:
+            run_cli(INFER.main)
+        except SystemExit:
+            errors = [line for line in capsys.readouterr().err.splitlines()
+                      if line.startswith('error')]
+            assert len(errors) == 1, errors
+            return errors[0]
+        return ''
+    return run
 
 
 def untrained_checkpoint(path, config, opts=()):
@@ -70,11 +78,11 @@ def image_tree(kitti_synthetic, tmp_path):
 
 
 def test_folder_of_images_with_and_without_input_depth_mirrors_the_tree(
-        monkeypatch, san_checkpoint, image_tree, tmp_path):
+        infer, san_checkpoint, image_tree, tmp_path):
     images, depth = image_tree
-    assert infer(monkeypatch, '--checkpoint', san_checkpoint, '--input', images,
+    assert infer('--checkpoint', san_checkpoint, '--input', images,
                  '--output', tmp_path / 'rgb', '--batch-size', 2) == ''
-    assert infer(monkeypatch, '--checkpoint', san_checkpoint, '--input', images,
+    assert infer('--checkpoint', san_checkpoint, '--input', images,
                  '--input-depth', depth, '--output', tmp_path / 'rgbd', '--save', 'npy') == ''
     for name in ('a/0', 'a/1', 'b/c/2'):
         rgb_only = np.load(tmp_path / 'rgb' / f'{name}.npy')
@@ -90,15 +98,15 @@ def test_folder_of_images_with_and_without_input_depth_mirrors_the_tree(
 
 
 def test_one_image_with_one_input_depth_file_and_a_chosen_shape(
-        monkeypatch, san_checkpoint, image_tree, tmp_path):
+        infer, san_checkpoint, image_tree, tmp_path):
     images, depth = image_tree
-    assert infer(monkeypatch, '--checkpoint', san_checkpoint, '--input', images / 'a/1.png',
+    assert infer('--checkpoint', san_checkpoint, '--input', images / 'a/1.png',
                  '--input-depth', depth / 'a/1.png', '--output', tmp_path / 'out',
                  '--image-shape', 96, 160, '--save', 'npz') == ''
     assert np.load(tmp_path / 'out' / '1.npz')['depth'].shape == (96, 160)
 
 
-def test_video_writes_one_output_per_processed_frame(monkeypatch, san_checkpoint,
+def test_video_writes_one_output_per_processed_frame(infer, san_checkpoint,
                                                      kitti_synthetic, tmp_path):
     video = tmp_path / 'clips' / 'drive.avi'
     video.parent.mkdir()
@@ -106,7 +114,7 @@ def test_video_writes_one_output_per_processed_frame(monkeypatch, san_checkpoint
     for frame in range(5):
         writer.write(cv2.imread(str(kitti_synthetic / DRIVE / f'image_02/data/{frame:010d}.png')))
     writer.release()
-    assert infer(monkeypatch, '--checkpoint', san_checkpoint, '--input', tmp_path / 'clips',
+    assert infer('--checkpoint', san_checkpoint, '--input', tmp_path / 'clips',
                  '--output', tmp_path / 'out', '--every', 2, '--save', 'npy', 'png') == ''
     written = sorted(p.relative_to(tmp_path / 'out').as_posix()
                      for p in (tmp_path / 'out').rglob('*.npy'))
@@ -114,7 +122,7 @@ def test_video_writes_one_output_per_processed_frame(monkeypatch, san_checkpoint
     assert (tmp_path / 'out' / 'drive' / '000002.png').is_file()
 
 
-def test_every_input_problem_is_one_error_line(monkeypatch, san_checkpoint, image_tree,
+def test_every_input_problem_is_one_error_line(infer, san_checkpoint, image_tree,
                                                tmp_path):
     images, depth = image_tree
     (tmp_path / 'notes.txt').write_text('not an image')
@@ -129,14 +137,14 @@ def test_every_input_problem_is_one_error_line(monkeypatch, san_checkpoint, imag
         tmp_path / 'nowhere': 'missing input in --input',
     }
     for path, message in cases.items():
-        error = infer(monkeypatch, '--checkpoint', san_checkpoint, '--input', path,
+        error = infer('--checkpoint', san_checkpoint, '--input', path,
                       '--output', tmp_path / 'out')
-        assert error.startswith('error: ') and message in error and '\n' not in error, error
+        assert error.startswith('error: ') and message in error, error
     (depth / 'a/1.png').unlink()
-    error = infer(monkeypatch, '--checkpoint', san_checkpoint, '--input', images,
+    error = infer('--checkpoint', san_checkpoint, '--input', images,
                   '--input-depth', depth, '--output', tmp_path / 'out')
     assert error.startswith('error: missing input depth in --input-depth') and 'a/1.png' in error
-    error = infer(monkeypatch, '--checkpoint', san_checkpoint, '--input', images,
+    error = infer('--checkpoint', san_checkpoint, '--input', images,
                   '--output', tmp_path / 'out', '--image-shape', 50, 100)
     assert 'multiples of 32' in error
 
@@ -151,17 +159,17 @@ def test_the_script_prints_the_error_line_without_a_traceback(san_checkpoint, tm
     assert result.stderr.strip().splitlines()[-1].startswith('error: not an image or a video')
 
 
-def test_v2_locations_sharing_file_names_each_get_their_outputs(monkeypatch, tiny_config,
+def test_v2_locations_sharing_file_names_each_get_their_outputs(infer, tiny_config,
                                                                  tiny_bv2, tmp_path):
     checkpoint = untrained_checkpoint(tmp_path / 'unet.ckpt', tiny_config)
     recordings = sorted(tiny_bv2.rglob('*.wav'))
     names = [p.name for p in recordings]
     assert len(set(names)) < len(names)   # locations reuse file names
-    assert infer(monkeypatch, '--checkpoint', checkpoint, '--input', tiny_bv2,
+    assert infer('--checkpoint', checkpoint, '--input', tiny_bv2,
                  '--output', tmp_path / 'out') == ''
     for wav in recordings:
         stem = tmp_path / 'out' / wav.relative_to(tiny_bv2).with_suffix('')
         assert np.load(f'{stem}.npy').shape == (128, 128) and Path(f'{stem}.png').is_file()
-    error = infer(monkeypatch, '--checkpoint', checkpoint, '--input', tiny_bv2,
+    error = infer('--checkpoint', checkpoint, '--input', tiny_bv2,
                   '--output', tmp_path / 'out', '--image-shape', 64, 64)
     assert error.startswith('error: --image-shape is for RGB checkpoints')

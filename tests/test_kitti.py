@@ -156,7 +156,7 @@ datasets:
                num_workers: 0}}
   test: {{dataset: [KITTI], path: ['{root}'], split: [{split}], batch_size: 2,
          num_workers: 0}}
-evaluation: {{min_depth: 0.001, max_depth: 80.0}}
+evaluation: {{protocol: custom, min_depth: 0.001, max_depth: 80.0}}
 checkpoint: {{filepath: '{runs}', monitor: abs_rel}}
 log: {{every_n_steps: 1, images_every: 1, num_images: 1}}
 """

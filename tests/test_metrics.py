@@ -1,9 +1,13 @@
 """Depth metrics against hand-computed values: per image, averaging, crop, median scaling."""
 import math
+from pathlib import Path
 
 import pytest
 import torch
 
+from configs.default_config import get_cfg_defaults
+from packnet_sfm.datasets.BatvisionV2Dataset import BatvisionV2Dataset
+from packnet_sfm.utils.config import ConfigError
 from packnet_sfm.utils.depth import (
     METRIC_NAMES,
     compute_depth_metrics,
@@ -12,6 +16,7 @@ from packnet_sfm.utils.depth import (
     depth2inv,
     inv2depth,
 )
+from packnet_sfm.utils.protocols import PROTOCOLS, protocol_from_config
 
 # Image 0: valid gt 1, 2, 3 (bottom-right 0 = invalid) against pred 2, 2, 2.
 #   |d| = 1, 0, 1; ratios max(g/p, p/g) = 2, 1, 1.5.
@@ -126,3 +131,47 @@ def test_depth_inverse_depth_round_trip():
     depth = torch.tensor([[[[2.0, 0.0], [4.0, -1.0]]]])
     assert torch.equal(depth2inv(depth), torch.tensor([[[[0.5, 0.0], [0.25, 0.0]]]]))
     assert torch.equal(inv2depth(depth2inv(depth)), depth.clamp(min=0))
+
+
+def test_published_protocol_leaves_out_every_pixel_below_half_a_metre():
+    """On the real V2 sample (official preprocessing: hole blends below the sensor's 0.35 m
+    minimum), an error confined to gt < 0.5 m moves the official protocol, not the published
+    one; a constant median predictor scores worse on the official protocol."""
+    root = Path(__file__).parent / 'data' / 'batvision_v2_real_sample'
+    gt = BatvisionV2Dataset(str(root), depth_norm=False)[0]['depth'][None]
+    near = (gt > 0) & (gt < 0.5)
+    assert near.sum() > 100
+    wrong_near = torch.where(near, torch.full_like(gt, 20.0), gt)
+    official = compute_depth_metrics(gt, wrong_near, **PROTOCOLS['batvision'].options())
+    published = compute_depth_metrics(gt, wrong_near,
+                                      **PROTOCOLS['batvision_published'].options())
+    assert official['abs_rel'] > 1.0
+    assert published['abs_rel'] == 0.0 and published['a1'] == 1.0
+    median = torch.full_like(gt, gt[gt >= 0.5].median().item())
+    constant = {name: compute_depth_metrics(gt, median, **PROTOCOLS[name].options())['abs_rel']
+                for name in ('batvision', 'batvision_published')}
+    # measured: 0.365 (official; 4.2 with the antialiased resize's many more blends) vs 0.241
+    assert constant['batvision'] > constant['batvision_published'] + 0.1
+
+
+def test_protocols_from_the_config_refuse_ignored_keys():
+    cfg = get_cfg_defaults()
+    assert protocol_from_config(cfg) is PROTOCOLS['batvision']
+    cfg.evaluation.min_depth = 0.5
+    with pytest.raises(ConfigError, match="evaluation.min_depth is set but evaluation.protocol"):
+        protocol_from_config(cfg)
+    cfg.evaluation.protocol = 'custom'
+    assert protocol_from_config(cfg).options() == {
+        'min_depth': 0.5, 'max_depth': None, 'include_min': False, 'include_max': True,
+        'crop': ''}
+    with pytest.raises(ConfigError, match="Unknown evaluation protocol 'eigen'.*kitti_eigen"):
+        protocol_from_config(cfg, 'eigen')
+
+
+def test_kitti_eigen_protocol_excludes_its_bounds_and_crops():
+    gt = torch.full((1, 1, 100, 100), 10.0)
+    gt[..., 0, 0], gt[..., 99, 50] = 80.0, 1e-3         # on the bounds: left out
+    pred = torch.full_like(gt, 10.0)
+    pred[..., :40, :] = 99.0                            # above the Garg crop: not scored
+    metrics = compute_depth_metrics(gt, pred, **PROTOCOLS['kitti_eigen'].options())
+    assert metrics['abs_rel'] == 0.0

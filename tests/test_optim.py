@@ -1,4 +1,5 @@
-"""Optimisers and schedulers from the config; the dataset builder's option checks."""
+"""Optimisers and learning-rate schedules from the config; the dataset builder's option
+checks."""
 import math
 
 import pytest
@@ -6,52 +7,43 @@ import torch
 
 from configs.default_config import get_cfg_defaults
 from packnet_sfm.datasets.builder import build_dataset
-from packnet_sfm.trainers.optim import build_optimizer, build_scheduler, cosine_schedule
-from packnet_sfm.utils.config import merge_opts
+from packnet_sfm.trainers.optim import build_optimizer, learning_rate, set_learning_rate
+from packnet_sfm.utils.config import ConfigError, merge_opts
 from packnet_sfm.utils.errors import InputError
 
 
-def optimizer(lr=1.0):
-    return torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=lr)
+def config(*opts):
+    return merge_opts(get_cfg_defaults(), list(opts))
 
 
 def test_cosine_decays_to_min_lr_over_max_epochs():
-    opt = optimizer()
-    schedule = cosine_schedule(opt, max_epochs=4, min_lr=0.2)
-    lrs = []
-    for _ in range(5):
-        lrs.append(opt.param_groups[0]['lr'])
-        opt.step()
-        schedule.step()
+    cfg = config('model.scheduler.name', 'cosine', 'model.scheduler.min_lr', 0.2,
+                 'arch.max_epochs', 4)
+    lrs = [learning_rate(cfg, 1.0, epoch) for epoch in range(5)]
     expected = [0.2 + 0.8 * (1 + math.cos(math.pi * e / 4)) / 2 for e in range(5)]
     assert lrs == pytest.approx(expected)
+    assert lrs[-1] == pytest.approx(0.2)
 
 
-def test_resumed_cosine_follows_the_new_max_epochs():
-    opt = optimizer()
-    schedule = cosine_schedule(opt, max_epochs=10, min_lr=0.0)
-    for _ in range(5):
-        opt.step()
-        schedule.step()
-    state = schedule.state_dict()
-    resumed_opt = optimizer()
-    resumed = cosine_schedule(resumed_opt, max_epochs=20, min_lr=0.0)
-    resumed.load_state_dict(state)
-    resumed_opt.step()
-    resumed.step()
-    assert resumed_opt.param_groups[0]['lr'] == pytest.approx((1 + math.cos(math.pi * 6 / 20)) / 2)
+def test_step_lr_and_no_schedule():
+    cfg = config('model.scheduler.name', 'StepLR', 'model.scheduler.step_size', 2,
+                 'model.scheduler.gamma', 0.5)
+    assert [learning_rate(cfg, 0.1, e) for e in range(5)] == pytest.approx(
+        [0.1, 0.1, 0.05, 0.05, 0.025])
+    assert learning_rate(config(), 0.1, 7) == 0.1
 
 
-def test_schedulers_and_optimisers_from_the_config():
-    cfg = merge_opts(get_cfg_defaults(), ['model.optimizer.name', 'SGD', 'model.optimizer.lr', 0.1,
-                                          'model.scheduler.name', 'StepLR',
-                                          'model.scheduler.step_size', 2])
+def test_optimisers_from_the_config_and_unknown_names():
+    cfg = config('model.optimizer.name', 'SGD', 'model.optimizer.lr', 0.1)
     opt = build_optimizer(cfg, [torch.nn.Parameter(torch.zeros(1))], lr_multiplier=2)
     assert isinstance(opt, torch.optim.SGD) and opt.param_groups[0]['lr'] == pytest.approx(0.2)
-    assert isinstance(build_scheduler(cfg, opt), torch.optim.lr_scheduler.StepLR)
+    set_learning_rate(opt, 0.05)
+    assert opt.param_groups[0]['lr'] == 0.05
     cfg.model.optimizer.name = 'Adagrad'
-    with pytest.raises(ValueError, match="'Adagrad' is unknown"):
+    with pytest.raises(ConfigError, match="'Adagrad' is unknown"):
         build_optimizer(cfg, [torch.nn.Parameter(torch.zeros(1))])
+    with pytest.raises(ConfigError, match="'linear' is unknown"):
+        learning_rate(config('model.scheduler.name', 'linear'), 0.1, 0)
 
 
 def test_a_split_option_the_dataset_does_not_take_is_an_error():

@@ -35,7 +35,7 @@ def test_photometric_loss_alone_lowers_the_photometric_loss(kitti_synthetic, tmp
                        'model.optimizer.lr', '0.001'])
     assert cfg.model.loss.supervised_loss_weight == 0.0 and cfg.evaluation.use_gt_scale
     trainer = Trainer(cfg, tmp_path / 'run', SingleProcess())
-    epochs = [trainer.train_epoch(epoch) for epoch in range(2)]
+    epochs = [trainer.train_epoch(epoch)[0] for epoch in range(2)]   # (summary, bad samples)
     assert set(epochs[0]) == {'loss', 'self_supervised_loss', 'photometric/reprojection',
                               'photometric/smoothness', 'photometric/automasked_fraction'}
     assert epochs[1]['photometric/reprojection'] < epochs[0]['photometric/reprojection']

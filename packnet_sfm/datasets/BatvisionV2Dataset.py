@@ -8,11 +8,13 @@
 """
 import os
 
+import numpy as np
 import soundfile as sf
 import torch
 
 from packnet_sfm.datasets.audio import SAMPLE_RATE
 from packnet_sfm.datasets.batvision import (
+    SPLITS,
     BatvisionDataError,
     BatvisionDataset,
     Recording,
@@ -24,29 +26,48 @@ from packnet_sfm.datasets.batvision import (
 
 AUDIO_COLUMNS = ('audio path', 'audio file name', 'depth path', 'depth file name')
 CAMERA_COLUMNS = ('camera path', 'camera file name')
-SPEED_OF_SOUND = 340.0      # m/s, as in the official loader
+WAV_SUBTYPES = ('PCM_16', 'PCM_24', 'PCM_32', 'FLOAT', 'DOUBLE')
+DEPTH_SHAPE = (720, 1280)
 
 
-def echo_samples(max_depth, sample_rate=SAMPLE_RATE):
-    """Samples an echo needs to travel to max_depth and back (official cut: 7782 at 30 m)."""
-    return int((2 * max_depth / SPEED_OF_SOUND) * sample_rate)
+def check_wav(wav, path, frames, source):
+    """An error unless the WAV header `wav` (soundfile info or SoundFile) is 2-channel PCM or
+    float audio at 44.1 kHz with at least `frames` frames (the echo window; nothing is
+    padded)."""
+    if wav.samplerate != SAMPLE_RATE or wav.channels != 2 or wav.subtype not in WAV_SUBTYPES:
+        raise BatvisionDataError(
+            f"{path} (listed in {source}) has {wav.channels} channel(s) of {wav.subtype} at "
+            f"{wav.samplerate} Hz; BatVision needs binaural (2-channel) PCM or float audio at "
+            f"{SAMPLE_RATE} Hz: re-record or convert it", kind='audio format')
+    if wav.frames < frames:
+        raise BatvisionDataError(
+            f"{path} (listed in {source}) holds {wav.frames} frames, fewer than the {frames} the "
+            f"echoes of max_depth need; re-download it or lower datasets.batvision.max_depth",
+            kind='short audio')
+
+
+def wav_header(path, source):
+    """soundfile's header of a WAV, or an error naming the file."""
+    try:
+        return sf.info(require_file(path, 'audio', source))
+    except RuntimeError as error:
+        raise BatvisionDataError(f"Cannot read WAV {path} (listed in {source}): {error}; the "
+                                 f"file is corrupt, re-download it", kind='corrupt file') from error
 
 
 def read_stereo_wav(path, frames, source):
     """First `frames` frames of a 44.1 kHz stereo WAV as float32 [2, T], normalised like
-    torchaudio.load (integer samples / 2**31)."""
-    require_file(path, 'audio', source)
+    torchaudio.load (integer samples / 2**31); an error when the file is shorter."""
+    check_wav(wav_header(path, source), path, frames, source)
     try:
-        with sf.SoundFile(path) as wav:
-            if wav.samplerate != SAMPLE_RATE or wav.channels != 2:
-                raise BatvisionDataError(
-                    f"{path} (listed in {source}) has {wav.channels} channel(s) at "
-                    f"{wav.samplerate} Hz; BatVision needs binaural (2-channel) audio at "
-                    f"{SAMPLE_RATE} Hz: re-record or resample it")
-            samples = wav.read(frames, dtype='int32', always_2d=True)
+        samples, _ = sf.read(path, frames=frames, dtype='int32', always_2d=True)
     except RuntimeError as error:
-        raise BatvisionDataError(f"Cannot read WAV {path} (listed in {source}): {error}; the file "
-                                 f"is corrupt, re-download it") from error
+        raise BatvisionDataError(f"Cannot read WAV {path} (listed in {source}): {error}; the "
+                                 f"file is corrupt, re-download it", kind='corrupt file') from error
+    if len(samples) < frames:
+        raise BatvisionDataError(
+            f"{path} (listed in {source}) ends after {len(samples)} of the {frames} frames its "
+            f"header promises: the file is truncated, re-download it", kind='short audio')
     return torch.from_numpy(samples.T.copy()).float() / 2 ** 31
 
 
@@ -57,9 +78,10 @@ class BatvisionV2Dataset(BatvisionDataset):
 
     def __init__(self, root, split='train', audio_format='spectrogram', max_depth=30.0,
                  depth_norm=True, image_size=256, preprocessing='official', load_rgb=False,
-                 locations=None, exclude_locations=None):
+                 locations=None, exclude_locations=None, features_on='loader'):
         super().__init__(audio_format=audio_format, max_depth=max_depth, depth_norm=depth_norm,
-                         image_size=image_size, preprocessing=preprocessing, load_rgb=load_rgb)
+                         image_size=image_size, preprocessing=preprocessing, load_rgb=load_rgb,
+                         features_on=features_on)
         self.root = root
         self.split = split
         self.csv_name = split_csv_name(split)
@@ -92,6 +114,18 @@ class BatvisionV2Dataset(BatvisionDataset):
                 f"dataset path at a BatVision V2 root")
         return selected
 
+    def split_problems(self):
+        """Location folders holding another split's CSV but not this one's (every V2
+        location has all three)."""
+        others = [split_csv_name(split) for split in SPLITS if split != self.split]
+        return [(os.path.join(self.root, name, self.csv_name),
+                 f"Location {name} under {self.root} has no {self.csv_name}; restore it (an "
+                 f"empty one, with the header, holds the location out of the split)")
+                for name in sorted(os.listdir(self.root))
+                if name not in self.locations and not os.path.isfile(
+                    os.path.join(self.root, name, self.csv_name))
+                and any(os.path.isfile(os.path.join(self.root, name, o)) for o in others)]
+
     def recording(self, row, source, location):
         """A Recording from one CSV row."""
         audio = os.path.join(row['audio path'], row['audio file name'])
@@ -102,8 +136,18 @@ class BatvisionV2Dataset(BatvisionDataset):
                          filename=os.path.splitext(audio)[0], location=location, source=source)
 
     def read_waveform(self, recording):
-        return read_stereo_wav(recording.audio[0], echo_samples(self.max_depth),
-                               recording.source)
+        return read_stereo_wav(recording.audio[0], self.echo_samples, recording.source)
 
-    def read_depth_mm(self, recording):
-        return load_npy(recording.depth, 'depth', recording.source).astype('float32')
+    def check_audio(self, recording):
+        path = recording.audio[0]
+        check_wav(wav_header(path, recording.source), path, self.echo_samples, recording.source)
+
+    def read_depth_mm(self, recording, header_only=False):
+        """uint16 (720, 1280) millimetres as float32 (0 = no measurement)."""
+        depth = load_npy(recording.depth, 'depth', recording.source, header_only)
+        if depth.dtype != np.uint16 or depth.shape != DEPTH_SHAPE:
+            raise BatvisionDataError(
+                f"Depth file {recording.depth} (listed in {recording.source}) holds {depth.dtype} "
+                f"{depth.shape}; BatVision V2 depth is uint16 {DEPTH_SHAPE} millimetres: "
+                f"re-download it", kind='depth format')
+        return depth if header_only else depth.astype(np.float32)

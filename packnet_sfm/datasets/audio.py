@@ -10,9 +10,15 @@ defaults; this module reproduces them without either library:
   torchaudio's MelSpectrogram, so the filters weight the magnitude, not the power.
 - `waveform`: the two channels as they are.
 
-Features are resized like torchvision's Resize on tensors: bilinear, align_corners=False,
-antialias=True. 'improved' preprocessing additionally takes log1p of the magnitude and
-standardises each channel of each sample (zero mean, unit standard deviation).
+Preprocessing modes (`datasets.batvision.preprocessing`):
+- 'official': the published recipe. Features are resized like torchvision's Resize on tensors
+  before torchvision 0.17, when the code was run: bilinear, align_corners=False and no
+  antialiasing.
+- 'official_antialias': the same with antialiasing, which is what the same code does on
+  torchvision >= 0.17 (its new default).
+- 'improved': log1p of the magnitude, an antialiased bilinear resize, then both ears
+  standardised with shared statistics (zero mean, unit standard deviation over the sample), so
+  the interaural level difference survives.
 """
 import functools
 import math
@@ -22,7 +28,7 @@ import torch.nn.functional as F
 
 SAMPLE_RATE = 44100
 AUDIO_FORMATS = ('spectrogram', 'mel_spectrogram', 'waveform')
-PREPROCESSINGS = ('official', 'improved')
+PREPROCESSINGS = ('official', 'official_antialias', 'improved')
 
 N_FFT = 512
 WIN_LENGTH = 64
@@ -32,6 +38,12 @@ N_MELS = 32
 MEL_F_MIN = 20.0
 MEL_F_MAX = 20000.0
 NORM_EPS = 1e-6
+SPEED_OF_SOUND = 340.0      # m/s, as in the official loader
+
+
+def echo_samples(max_depth, sample_rate=SAMPLE_RATE):
+    """Samples an echo needs to travel to max_depth and back (official cut: 7782 at 30 m)."""
+    return int((2 * max_depth / SPEED_OF_SOUND) * sample_rate)
 
 
 def stft_magnitude(waveform, hop_length, n_fft=N_FFT, win_length=WIN_LENGTH):
@@ -46,7 +58,7 @@ def stft_magnitude(waveform, hop_length, n_fft=N_FFT, win_length=WIN_LENGTH):
 
 
 def spectrogram(waveform):
-    """Official linear magnitude spectrogram: [2, T] -> [2, 257, 1 + T // 16]."""
+    """Official linear magnitude spectrogram: [..., 2, T] -> [..., 2, 257, 1 + T // 16]."""
     return stft_magnitude(waveform, hop_length=SPECTROGRAM_HOP)
 
 
@@ -80,37 +92,48 @@ def mel_filterbank(n_freqs=N_FFT // 2 + 1, n_mels=N_MELS, f_min=MEL_F_MIN, f_max
 
 
 def mel_spectrogram(waveform):
-    """Official mel spectrogram of the magnitude: [2, T] -> [2, 32, 1 + T // 32]."""
+    """Official mel spectrogram of the magnitude: [..., 2, T] -> [..., 2, 32, 1 + T // 32]."""
     magnitude = stft_magnitude(waveform, hop_length=MEL_HOP)
     filters = mel_filterbank().to(device=magnitude.device, dtype=magnitude.dtype)
     return torch.matmul(magnitude.transpose(-1, -2), filters).transpose(-1, -2)
 
 
-def resize_bilinear(image, size):
-    """[C, H, W] -> [C, size, size] like torchvision Resize on tensors (antialiased)."""
-    return F.interpolate(image.unsqueeze(0), size=(size, size), mode='bilinear',
-                         align_corners=False, antialias=True).squeeze(0)
+def antialiased(preprocessing):
+    """Whether a preprocessing mode resizes with antialiasing (all but 'official')."""
+    return preprocessing != 'official'
 
 
-def standardise_channels(features):
-    """Zero mean, unit standard deviation per channel of a [C, H, W] tensor."""
-    mean = features.mean(dim=(-2, -1), keepdim=True)
-    std = features.std(dim=(-2, -1), keepdim=True)
-    return (features - mean) / (std + NORM_EPS)
+def resize_bilinear(image, size, antialias):
+    """[..., C, H, W] -> [..., C, size, size], bilinear with align_corners=False, like
+    torchvision's Resize on tensors (its `antialias` default: False before 0.17, True since)."""
+    flat = image.reshape(-1, *image.shape[-3:])
+    resized = F.interpolate(flat, size=(size, size), mode='bilinear', align_corners=False,
+                            antialias=antialias)
+    return resized.reshape(*image.shape[:-2], size, size)
+
+
+def standardise_ears(features):
+    """Zero mean, unit standard deviation over all channels of each [C, H, W] sample of
+    `features` [..., C, H, W], so that level differences between the channels (the ears) are
+    kept."""
+    dims = (-3, -2, -1)
+    mean = features.mean(dim=dims, keepdim=True)
+    return (features - mean) / (features.std(dim=dims, keepdim=True) + NORM_EPS)
 
 
 _SPECTRAL = {'spectrogram': spectrogram, 'mel_spectrogram': mel_spectrogram}
 
 
 def audio_features(waveform, audio_format, image_size, preprocessing='official'):
-    """Network input for a binaural `waveform` [2, T] float32.
+    """Network input for a binaural `waveform` [..., 2, T] float32: one recording, or a batch
+    (the same result for each sample, up to float rounding; on any device).
 
-    spectrogram / mel_spectrogram: [2, image_size, image_size]; waveform: [2, T] unchanged
-    in both preprocessing modes.
+    spectrogram / mel_spectrogram: [..., 2, image_size, image_size]; waveform: unchanged in
+    every preprocessing mode.
     """
     if audio_format == 'waveform':
         return waveform
     features = _SPECTRAL[audio_format](waveform)
     if preprocessing == 'improved':
-        return standardise_channels(resize_bilinear(torch.log1p(features), image_size))
-    return resize_bilinear(features, image_size)
+        return standardise_ears(resize_bilinear(torch.log1p(features), image_size, True))
+    return resize_bilinear(features, image_size, antialiased(preprocessing))

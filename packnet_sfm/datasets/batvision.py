@@ -8,12 +8,15 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 import torch
+from PIL import Image
 from torch.utils.data import Dataset
 
 from packnet_sfm.datasets.audio import (
     AUDIO_FORMATS,
     PREPROCESSINGS,
+    antialiased,
     audio_features,
+    echo_samples,
     resize_bilinear,
 )
 from packnet_sfm.utils.errors import InputError
@@ -22,7 +25,12 @@ SPLITS = ('train', 'val', 'test')
 
 
 class BatvisionDataError(InputError):
-    """Bad BatVision data or loader options; the message names the file or key and the fix."""
+    """Bad BatVision data or loader options; the message names the file or key and the fix,
+    `kind` names the problem for dataset reports (scripts/check_dataset.py)."""
+
+    def __init__(self, message, kind='bad option'):
+        super().__init__(message)
+        self.kind = kind
 
 
 @dataclass(frozen=True)
@@ -48,14 +56,14 @@ def read_split_csv(path, columns):
     rows (a V2 location held out of training); the dataset checks its whole split."""
     if not os.path.isfile(path):
         raise BatvisionDataError(f"Missing split file {path}; point the dataset path at a "
-                                 f"BatVision root that holds it")
+                                 f"BatVision root that holds it", kind='split file')
     with open(path, newline='') as file:
         reader = csv.DictReader(file)
         missing = [name for name in columns if name not in (reader.fieldnames or [])]
         if missing:
             raise BatvisionDataError(
                 f"{path} lacks the column(s) {missing}; found {reader.fieldnames}. Use the "
-                f"dataset's original CSV files")
+                f"dataset's original CSV files", kind='split file')
         return list(enumerate(reader, start=2))
 
 
@@ -63,21 +71,36 @@ def require_file(path, what, source):
     """`path`, or an error naming it, what it is and the CSV row that lists it."""
     if not os.path.isfile(path):
         raise BatvisionDataError(f"Missing {what} file {path} (listed in {source}); "
-                                 f"re-download the recording or remove it from the CSV")
+                                 f"re-download the recording or remove it from the CSV",
+                                 kind='missing file')
     return path
 
 
-def load_npy(path, what, source):
-    """A numeric array from a .npy file, or an error naming the file."""
+def load_npy(path, what, source, header_only=False):
+    """A numeric array from a .npy file (memory-mapped, so only its header is read, with
+    `header_only`), or an error naming the file."""
     try:
-        array = np.load(require_file(path, what, source), allow_pickle=False)
+        array = np.load(require_file(path, what, source), allow_pickle=False,
+                        mmap_mode='r' if header_only else None)
     except (ValueError, OSError, EOFError) as error:
         raise BatvisionDataError(f"Cannot read {what} file {path} (listed in {source}): {error}; "
-                                 f"the file is corrupt, re-download it") from error
+                                 f"the file is corrupt, re-download it",
+                                 kind='corrupt file') from error
     if array.dtype.kind not in 'iuf':
         raise BatvisionDataError(f"{what} file {path} holds {array.dtype} values, not numbers; "
-                                 f"re-download it")
+                                 f"re-download it", kind='corrupt file')
     return array
+
+
+def camera_size_error(size, depth_shape, path, source):
+    """The error for a camera image of (height, width) `size` not aligned with its depth map,
+    or None."""
+    if tuple(size) == tuple(depth_shape):
+        return None
+    return BatvisionDataError(
+        f"Camera image {path} (listed in {source}) is {size[1]}x{size[0]} but its depth map is "
+        f"{depth_shape[1]}x{depth_shape[0]}; they must be aligned: re-download the recording",
+        kind='camera')
 
 
 def official_depth(depth_mm, max_depth):
@@ -114,12 +137,13 @@ def nearest_indices(size_in, size_out):
 def process_depth(depth_mm, max_depth, image_size, preprocessing, depth_norm):
     """Depth [1,S,S] float32 (metres, or / max_depth) and valid [1,S,S] bool from millimetres.
 
-    'official': clip then antialiased bilinear resize, valid = resized depth > 0.
+    'official' / 'official_antialias': clip then bilinear resize (without / with antialiasing),
+    valid = resized depth > 0.
     'improved': nearest-neighbour resize, then depth and the explicit measurement mask.
     """
-    if preprocessing == 'official':
+    if preprocessing != 'improved':
         depth = resize_bilinear(torch.from_numpy(official_depth(depth_mm, max_depth))[None],
-                                image_size)
+                                image_size, antialiased(preprocessing))
         valid = depth > 0
     else:
         rows, cols = (nearest_indices(size, image_size) for size in depth_mm.shape)
@@ -130,28 +154,34 @@ def process_depth(depth_mm, max_depth, image_size, preprocessing, depth_norm):
     return depth.float(), valid
 
 
-def read_rgb(path, image_size, source):
+def read_rgb(path, image_size, preprocessing, source, depth_shape):
     """Camera image as float32 [3, S, S] RGB in [0, 1] (read with OpenCV, resized like the
-    spectrograms)."""
+    spectrograms of `preprocessing`); it must be aligned with its depth map of `depth_shape`."""
     image = cv2.imread(require_file(path, 'camera', source), cv2.IMREAD_COLOR)
     if image is None:
         raise BatvisionDataError(f"Cannot decode camera image {path} (listed in {source}); "
-                                 f"the file is corrupt, re-download it")
+                                 f"the file is corrupt, re-download it", kind='camera')
+    error = camera_size_error(image.shape[:2], depth_shape, path, source)
+    if error:
+        raise error
     rgb = torch.from_numpy(cv2.cvtColor(image, cv2.COLOR_BGR2RGB)).permute(2, 0, 1)
-    return resize_bilinear(rgb.float() / 255.0, image_size).clamp(0.0, 1.0)
+    resized = resize_bilinear(rgb.float() / 255.0, image_size, antialiased(preprocessing))
+    return resized.clamp(0.0, 1.0)
 
 
 class BatvisionDataset(Dataset):
     """The part of the BatVision loaders that does not depend on the version.
 
     Subclasses fill `self.recordings` and implement `read_waveform(recording)` ([2, T] float32
-    tensor) and `read_depth_mm(recording)` (2-D array in millimetres, official dtype).
+    tensor, at least `echo_samples(max_depth)` long), `check_audio(recording)` (the same checks
+    from the file headers) and `read_depth_mm(recording, header_only=False)` (the 2-D array in
+    millimetres of the version's dtype and shape; memory-mapped with `header_only`).
     """
     config_node = 'batvision'
     audio_formats = AUDIO_FORMATS
 
     def __init__(self, audio_format, max_depth, depth_norm, image_size, preprocessing,
-                 load_rgb):
+                 load_rgb, features_on='loader'):
         if audio_format not in self.audio_formats:
             raise BatvisionDataError(
                 f"audio_format '{audio_format}' is not available for {type(self).__name__}; "
@@ -170,6 +200,7 @@ class BatvisionDataset(Dataset):
         self.image_size = int(image_size)
         self.preprocessing = preprocessing
         self.load_rgb = bool(load_rgb)
+        self.features_on = features_on
         self.recordings = []
 
     def __len__(self):
@@ -181,22 +212,73 @@ class BatvisionDataset(Dataset):
             raise BatvisionDataError(f"{where} list(s) no recordings for split '{self.split}'; "
                                      f"restore the dataset's CSV files or choose other locations")
 
-    def depth(self, recording):
-        """`depth` and `valid` of a recording; an error when it has no usable pixel."""
-        depth_mm = self.read_depth_mm(recording)
-        if depth_mm.ndim != 2 or not np.any(depth_mm > 0):
+    @property
+    def echo_samples(self):
+        """Audio samples the echoes of max_depth need (`audio.echo_samples`)."""
+        return echo_samples(self.max_depth)
+
+    def valid_fraction(self, recording, depth_mm):
+        """Fraction of the map's pixels with a measurement (> 0 mm, or +inf for V1's 'too
+        far'); an error when there is none."""
+        fraction = np.count_nonzero(depth_mm > 0) / depth_mm.size
+        if fraction == 0:
             raise BatvisionDataError(
-                f"Depth file {recording.depth} (listed in {recording.source}) has no valid pixel "
-                f"or is not a 2-D map (shape {depth_mm.shape}); re-download it or remove the row")
+                f"Depth file {recording.depth} (listed in {recording.source}) has no valid "
+                f"pixel; re-download it or remove the row", kind='no valid depth')
+        return fraction
+
+    def depth(self, recording, depth_mm):
+        """`depth` and `valid` of a recording from its map in millimetres."""
+        self.valid_fraction(recording, depth_mm)
         return process_depth(depth_mm, self.max_depth, self.image_size, self.preprocessing,
                              self.depth_norm)
 
+    def split_problems(self):
+        """[(file, message)] of what is wrong with the split as a whole (none here)."""
+        return []
+
+    def check_recording(self, recording):
+        """(files checked, valid depth fraction or None, [(file, kind, message)]) of one
+        recording, from what the loader checks, cheaply: audio and camera headers, the depth
+        map's dtype and shape, and its valid pixels (the one whole file read)."""
+        problems, fraction = [], None
+
+        def attempt(path, check):
+            try:
+                return check()
+            except BatvisionDataError as error:
+                problems.append((path, error.kind, str(error)))
+
+        attempt(recording.audio[0], lambda: self.check_audio(recording))
+        depth_mm = attempt(recording.depth,
+                           lambda: self.read_depth_mm(recording, header_only=True))
+        if depth_mm is not None:
+            fraction = attempt(recording.depth, lambda: self.valid_fraction(recording, depth_mm))
+            attempt(recording.camera, lambda: self.check_camera(recording, depth_mm.shape))
+        return len(recording.audio) + 2, fraction, problems
+
+    def check_camera(self, recording, depth_shape):
+        """The camera image's header: readable and aligned with the depth map."""
+        path = require_file(recording.camera, 'camera', recording.source)
+        try:
+            with Image.open(path) as image:
+                size = image.height, image.width
+        except OSError as error:
+            raise BatvisionDataError(f"Cannot read camera image {path} (listed in "
+                                     f"{recording.source}): {error}; re-download it",
+                                     kind='camera') from error
+        error = camera_size_error(size, depth_shape, path, recording.source)
+        if error:
+            raise error
+
     def __getitem__(self, idx):
         recording = self.recordings[idx]
-        depth, valid = self.depth(recording)
+        depth_mm = self.read_depth_mm(recording)
+        depth, valid = self.depth(recording, depth_mm)
+        waveform = self.read_waveform(recording)
         sample = {
-            'audio': audio_features(self.read_waveform(recording), self.audio_format,
-                                    self.image_size, self.preprocessing),
+            'audio': waveform if self.features_on == 'device' else audio_features(
+                waveform, self.audio_format, self.image_size, self.preprocessing),
             'depth': depth,
             'valid': valid,
             'idx': idx,
@@ -204,5 +286,6 @@ class BatvisionDataset(Dataset):
             'location': recording.location,
         }
         if self.load_rgb:
-            sample['rgb'] = read_rgb(recording.camera, self.image_size, recording.source)
+            sample['rgb'] = read_rgb(recording.camera, self.image_size, self.preprocessing,
+                                     recording.source, depth_mm.shape)
         return sample

@@ -2,30 +2,37 @@
 `.path`, `.split`), each class found by name (`BatvisionV2` -> BatvisionV2Dataset), with its
 options from `datasets.<node>` and the split's own values over them (`datasets.<split>.<node>`).
 """
+import os
+
 import torch
-import torch.nn.functional as F
-from torch.utils.data import ConcatDataset, DataLoader, DistributedSampler, default_collate
+from torch.utils.data import ConcatDataset, DataLoader, DistributedSampler
 
 from configs.default_config import DATASET_OPTION_NODES
 from packnet_sfm.datasets.augmentation import Augmentation
+from packnet_sfm.datasets.bad_samples import ON_BAD_SAMPLE, SkipBadSamples, collate_skipping
+from packnet_sfm.datasets.collate import collate
 from packnet_sfm.utils.errors import InputError
 from packnet_sfm.utils.load import accepted_kwargs, load_class
 from packnet_sfm.utils.seed import seed_worker
 
 DATASETS = 'packnet_sfm.datasets'
 SPLIT_KEYS = ('train', 'validation', 'test')
-LOADER_KEYS = ('dataset', 'path', 'split', 'batch_size', 'num_workers', 'shuffle')
+LOADER_KEYS = ('dataset', 'path', 'split', 'batch_size', 'num_workers', 'shuffle',
+               'on_bad_sample')
 
 
-def dataset_class(name):
-    return load_class(f'{name}Dataset', DATASETS)
+def dataset_class(name, key):
+    """The dataset class of a `datasets.<split>.dataset` entry ('BatvisionV2' ->
+    BatvisionV2Dataset)."""
+    return load_class(f'{name}Dataset', DATASETS, key)
 
 
 def _check_lists(node, split_key):
     lengths = {key: len(node[key]) for key in ('dataset', 'path', 'split')}
     if len(set(lengths.values())) != 1 or not lengths['dataset']:
-        raise ValueError(f"datasets.{split_key}.dataset, .path and .split are parallel lists of "
-                         f"the same non-zero length; got lengths {lengths}")
+        raise InputError(f"datasets.{split_key}.dataset, .path and .split are parallel lists of "
+                         f"the same non-zero length; got lengths {lengths}: give one entry per "
+                         f"dataset in each")
 
 
 def dataset_options(cfg, split_key, cls):
@@ -51,20 +58,23 @@ def _check_split_options(node, split_key, classes):
                              "option; leave it empty")
 
 
-def build_dataset(cfg, split_key):
-    """The dataset of `datasets.<split_key>`: one class per entry, concatenated. Classes that
-    name a `training` parameter learn whether this is the training split; the training split
-    gets the `datasets.augmentation` of classes that take an `augmentation`."""
+def build_datasets(cfg, split_key):
+    """{'<dataset>-<split>': dataset} of `datasets.<split_key>`, one per entry of its parallel
+    lists, in order (`<split>` is a split file's name without folder and extension; a repeated
+    name gets the entry's position as a suffix). Classes that name a `training` parameter learn
+    whether this is the training split; the training split gets the `datasets.augmentation` of
+    classes that take an `augmentation`."""
     if split_key not in SPLIT_KEYS:
-        raise ValueError(f"Unknown split '{split_key}'; use one of {SPLIT_KEYS}")
+        raise InputError(f"Unknown split '{split_key}'; use one of {SPLIT_KEYS}")
     node = cfg.datasets[split_key]
     _check_lists(node, split_key)
-    classes = [dataset_class(name) for name in node.dataset]
+    classes = [dataset_class(name, f'datasets.{split_key}.dataset') for name in node.dataset]
     _check_split_options(node, split_key, classes)
     training = split_key == 'train'
     augmentation = Augmentation.from_config(cfg.datasets.augmentation) if training else None
-    parts = []
-    for cls, path, split in zip(classes, node.path, node.split):
+    parts = {}
+    for position, (cls, name, path, split) in enumerate(zip(classes, node.dataset, node.path,
+                                                            node.split)):
         options = {**dataset_options(cfg, split_key, cls), 'training': training,
                    **{k: v for k, v in node.items()
                       if k not in LOADER_KEYS and k not in DATASET_OPTION_NODES}}
@@ -74,48 +84,66 @@ def build_dataset(cfg, split_key):
                                  "augment (its inputs and depth would no longer match); set "
                                  "its values to 0")
             options['augmentation'] = augmentation
-        parts.append(cls(path, split=split, **accepted_kwargs(cls, options)))
+        key = f'{name}-{os.path.splitext(os.path.basename(split))[0]}'
+        parts[f'{key}-{position}' if key in parts else key] = cls(
+            path, split=split, **accepted_kwargs(cls, options))
+    return parts
+
+
+def build_dataset(cfg, split_key):
+    """The dataset of `datasets.<split_key>`: one class per entry, concatenated."""
+    parts = list(build_datasets(cfg, split_key).values())
     return parts[0] if len(parts) == 1 else ConcatDataset(parts)
 
 
 def depth_units(cfg):
     """(metres per unit of the batch depth, largest depth in those units) for the train set."""
-    options = dataset_options(cfg, 'train', dataset_class(cfg.datasets.train.dataset[0]))
+    options = dataset_options(cfg, 'train', dataset_class(cfg.datasets.train.dataset[0],
+                                                          'datasets.train.dataset'))
     normalised = bool(options.get('depth_norm', False))
     return (options['max_depth'], 1.0) if normalised else (1.0, options['max_depth'])
+
+
+def input_size(cfg):
+    """((height, width) of the images the training set feeds the network, their config key),
+    or None for waveform input."""
+    cls = dataset_class(cfg.datasets.train.dataset[0], 'datasets.train.dataset')
+    options, name = dataset_options(cfg, 'train', cls), cls.config_node
+    key = 'image_shape' if 'image_shape' in options else 'image_size'
+    where = (f'datasets.train.{name}.{key}' if key in cfg.datasets.train[name]
+             else f'datasets.{name}.{key}')
+    if key == 'image_shape':
+        return tuple(options[key]), where
+    if options.get('audio_format') == 'waveform':
+        return None
+    return (options[key], options[key]), where
 
 
 def build_loader(cfg, split_key, dataset, world):
     """A DataLoader over this rank's shard. The sampler and worker seeds depend only on the
     run seed and the epoch (call `set_epoch`), so a resumed run sees the same data order.
     Training drops incomplete batches; evaluation pads the shards (the evaluator counts each
-    sample once by its `idx`)."""
+    sample once by its `idx`). With `on_bad_sample: skip`, samples that fail to load are taken
+    out of their batch and listed in its 'bad_samples' (see bad_samples.py)."""
     node, training = cfg.datasets[split_key], split_key == 'train'
     if len(dataset) == 0:
-        raise ValueError(f"datasets.{split_key} is empty: check datasets.{split_key}.path/split")
+        raise InputError(f"datasets.{split_key} is empty: check datasets.{split_key}.path/split")
+    for key, minimum in (('batch_size', 1), ('num_workers', 0)):
+        if node[key] < minimum:
+            raise InputError(f"datasets.{split_key}.{key} is {node[key]}; it must be at least "
+                             f"{minimum}")
+    if node.on_bad_sample not in ON_BAD_SAMPLE:
+        raise InputError(f"datasets.{split_key}.on_bad_sample is '{node.on_bad_sample}'; use one "
+                         f"of {', '.join(ON_BAD_SAMPLE)}")
+    skip = node.on_bad_sample == 'skip'
     sampler = DistributedSampler(dataset, num_replicas=world.size, rank=world.rank,
                                  shuffle=node.shuffle, seed=cfg.arch.seed,
                                  drop_last=training and len(dataset) >= world.size)
-    return DataLoader(dataset, batch_size=node.batch_size, sampler=sampler,
+    return DataLoader(SkipBadSamples(dataset) if skip else dataset, batch_size=node.batch_size,
+                      sampler=sampler, collate_fn=collate_skipping if skip else collate,
                       num_workers=node.num_workers, pin_memory=torch.cuda.is_available(),
                       drop_last=training and len(sampler) >= node.batch_size,
-                      worker_init_fn=seed_worker, generator=torch.Generator(),
-                      collate_fn=collate)
-
-
-def collate(samples):
-    """default_collate, but native-resolution ground truth (`depth_native`), whose size differs
-    between KITTI drives by a few pixels, is zero-padded (invalid) at the bottom and right to
-    the batch's largest; each sample's `native_shape` keeps its own size."""
-    if 'depth_native' not in samples[0]:
-        return default_collate(samples)
-    maps = [sample['depth_native'] for sample in samples]
-    height, width = (max(m.shape[axis] for m in maps) for axis in (-2, -1))
-    batch = default_collate([{k: v for k, v in sample.items() if k != 'depth_native'}
-                             for sample in samples])
-    batch['depth_native'] = torch.stack(
-        [F.pad(m, (0, width - m.shape[-1], 0, height - m.shape[-2])) for m in maps])
-    return batch
+                      worker_init_fn=seed_worker, generator=torch.Generator())
 
 
 def set_epoch(loader, seed, epoch):

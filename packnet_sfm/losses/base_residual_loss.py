@@ -8,7 +8,8 @@ the structure towards zero, and pixels whose window holds no valid pixel are lef
 L_struct. L_recon and L_struct are registered supervised losses (`get_loss_func`). With
 `adaptive`, the weights follow a two-phase schedule: `warmup_weights` for the first
 `warmup_epochs` epochs, `final_weights` after; otherwise (lambda_recon, lambda_base,
-lambda_sparse) throughout. All depths are in metres.
+lambda_sparse) throughout. All depths are in the network's units (normalised by max_depth with
+depth normalisation, metres otherwise; see SemiSupModel).
 """
 from dataclasses import dataclass
 
@@ -17,6 +18,7 @@ import torch.nn.functional as F
 
 from packnet_sfm.losses.loss_base import LossBase
 from packnet_sfm.losses.supervised_loss import get_loss_func, loss_namespace
+from packnet_sfm.utils.config import ConfigError
 
 
 @dataclass(frozen=True)
@@ -61,11 +63,11 @@ class BaseResidualLoss(LossBase):
                  recon_params=None, structure_params=None):
         super().__init__()
         if lowpass_kernel < 1:
-            raise ValueError('model.loss.base_residual.lowpass_kernel must be >= 1, '
-                             f'got {lowpass_kernel}')
+            raise ConfigError('model.loss.base_residual.lowpass_kernel must be >= 1, '
+                              f'got {lowpass_kernel}')
         if warmup_epochs < 0:
-            raise ValueError('model.loss.base_residual.warmup_epochs must be >= 0, '
-                             f'got {warmup_epochs}')
+            raise ConfigError('model.loss.base_residual.warmup_epochs must be >= 0, '
+                              f'got {warmup_epochs}')
         self.recon_loss = get_loss_func(recon_method, **(recon_params or {}))
         self.structure_loss = get_loss_func(structure_method, **(structure_params or {}))
         self.fixed_weights = weights

@@ -1,8 +1,8 @@
 """Pixel-wise supervised depth losses (SPEC 6.1-6.3), each registered under its name.
 
-Every loss is called `loss(pred, gt, mask)` on [B,1,H,W] depth in metres and a bool mask of
-the same shape, reduces over the masked pixels of the whole batch, and returns 0 (with a graph
-that still backpropagates) when no pixel is masked in.
+Every loss is called `loss(pred, gt, mask)` on [B,1,H,W] depth (in the network's units, see
+SemiSupModel) and a bool mask of the same shape, reduces over the masked pixels of the whole
+batch, and returns 0 (with a graph that still backpropagates) when no pixel is masked in.
 """
 import torch
 

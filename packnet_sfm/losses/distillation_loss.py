@@ -15,7 +15,8 @@ import math
 
 from torch import nn
 
-from packnet_sfm.losses.loss_base import LossBase, masked_mean
+from packnet_sfm.losses.loss_base import LossBase, masked_mean, select_valid
+from packnet_sfm.utils.config import ConfigError
 
 SCHEDULES = ('constant', 'linear', 'cosine')
 
@@ -38,8 +39,8 @@ def kd_weight(epoch, max_epochs, schedule='constant', final_kd_fraction=0.1):
 
 def check_schedule(schedule):
     if schedule not in SCHEDULES:
-        raise ValueError(f"model.distillation.schedule must be one of {', '.join(SCHEDULES)}, "
-                         f"not '{schedule}'")
+        raise ConfigError(f"model.distillation.schedule must be one of {', '.join(SCHEDULES)}, "
+                          f"not '{schedule}'")
 
 
 class DistillationLoss(LossBase):
@@ -68,7 +69,9 @@ class DistillationLoss(LossBase):
                 teacher_features=None):
         """Depths [B,1,H,W] in metres, `valid` bool [B,1,H,W]; features {level: [B,C,h,w]}."""
         check_shapes('depth', student_depth, teacher_depth)
-        depth_term = masked_mean((student_depth - teacher_depth) ** 2, valid.bool())
+        valid = valid.bool()
+        student_depth, teacher_depth = select_valid(valid, student_depth, teacher_depth)
+        depth_term = masked_mean((student_depth - teacher_depth) ** 2, valid)
         self.add_metric('kd_depth', depth_term)
         total = self.lambda_kd * depth_term
         if self.uses_features:
@@ -91,6 +94,6 @@ class DistillationLoss(LossBase):
 
 def check_shapes(what, student, teacher):
     if student.shape != teacher.shape:
-        raise ValueError(f"Distillation: student {what} {tuple(student.shape)} and teacher "
-                         f"{what} {tuple(teacher.shape)} differ; feed both networks inputs of one "
-                         f"size (datasets.batvision.image_size)")
+        raise ConfigError(f"Distillation: student {what} {tuple(student.shape)} and teacher "
+                          f"{what} {tuple(teacher.shape)} differ; feed both networks inputs of one "
+                          f"size (datasets.batvision.image_size)")

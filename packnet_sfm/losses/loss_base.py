@@ -34,6 +34,14 @@ def _clear_metrics(module, args):
     module.metrics = {}
 
 
+def select_valid(mask, *tensors, fill=1.0):
+    """`tensors` with the pixels outside `mask` replaced by `fill` (a selection, not a
+    product), so that NaN or inf there reaches neither the loss nor, as 0 * NaN, the
+    gradient. Apply it to the inputs, before any arithmetic."""
+    filled = [torch.where(mask, t, torch.full_like(t, fill)) for t in tensors]
+    return filled[0] if len(filled) == 1 else filled
+
+
 def masked_sum(x, mask, dims=None):
     """Sum of `x` over pixels where `mask` is True; other pixels (even NaN or inf) are ignored."""
     values = torch.where(mask, x, torch.zeros_like(x))

@@ -4,6 +4,7 @@ import torch.nn.functional as F
 
 from packnet_sfm.geometry.warp import view_synthesis
 from packnet_sfm.losses.loss_base import LossBase
+from packnet_sfm.utils.config import ConfigError
 
 # Added to the identity-reprojection errors so that ties go to the warped views.
 AUTOMASK_TIE_BREAK = 1e-5
@@ -63,11 +64,11 @@ class MultiViewPhotometricLoss(LossBase):
                  padding_mode='zeros'):
         super().__init__()
         if photometric_reduce_op not in ('min', 'mean'):
-            raise ValueError("model.loss.photometric.photometric_reduce_op must be 'min' or "
-                             f"'mean', got '{photometric_reduce_op}'")
+            raise ConfigError("model.loss.photometric.photometric_reduce_op must be 'min' or "
+                              f"'mean', got '{photometric_reduce_op}'")
         if automask and photometric_reduce_op != 'min':
-            raise ValueError("model.loss.photometric.automask competes the unwarped contexts "
-                             "per pixel: it needs photometric_reduce_op 'min' (or automask false)")
+            raise ConfigError("model.loss.photometric.automask competes the unwarped contexts "
+                              "per pixel: it needs photometric_reduce_op 'min' (or automask false)")
         self.num_scales = num_scales
         self.ssim_loss_weight = ssim_loss_weight
         self.smooth_loss_weight = smooth_loss_weight

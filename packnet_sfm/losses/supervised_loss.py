@@ -1,8 +1,9 @@
 """Supervised depth losses chosen by name: '<sparse|dense>-<registered loss>' (e.g. sparse-l1).
 
 `sparse-` evaluates a loss on the pixels with a valid, positive, finite ground truth (and the
-caller's mask); `dense-` on every pixel. The part after the first dash is looked up by exact
-name in LOSS_REGISTRY; a new loss needs only `@register_loss('name')` on its class.
+caller's mask); `dense-` on every pixel with a finite ground truth. Pixels left out never
+reach the loss or its gradient, whatever they hold. The part after the first dash is looked
+up by exact name in LOSS_REGISTRY; a new loss needs only `@register_loss('name')` on its class.
 An all-invalid batch gives a loss of 0 whose graph still backpropagates (zero gradients).
 """
 import inspect
@@ -13,20 +14,21 @@ import torch.nn.functional as F
 # Imported for their registrations.
 import packnet_sfm.losses.depth_losses  # noqa: F401
 import packnet_sfm.losses.scale_adaptive_loss  # noqa: F401
-from packnet_sfm.losses.loss_base import LOSS_REGISTRY, LossBase
+from packnet_sfm.losses.loss_base import LOSS_REGISTRY, LossBase, select_valid
+from packnet_sfm.utils.config import ConfigError
 
 MASK_MODES = ('sparse', 'dense')
 
 
 def split_method(supervised_method):
-    """('sparse' | 'dense', loss name) of a supervised_method, or ValueError naming the options."""
+    """('sparse' | 'dense', loss name) of a supervised_method, or ConfigError naming the options."""
     mode, _, name = supervised_method.partition('-')
     if mode not in MASK_MODES:
-        raise ValueError(f"model.loss.supervised_method '{supervised_method}' must start with "
-                         f"one of {', '.join(m + '-' for m in MASK_MODES)}")
+        raise ConfigError(f"model.loss.supervised_method '{supervised_method}' must start with "
+                          f"one of {', '.join(m + '-' for m in MASK_MODES)}")
     if name not in LOSS_REGISTRY:
-        raise ValueError(f"model.loss.supervised_method '{supervised_method}': unknown loss "
-                         f"'{name}'; known: {', '.join(sorted(LOSS_REGISTRY))}")
+        raise ConfigError(f"model.loss.supervised_method '{supervised_method}': unknown loss "
+                          f"'{name}'; known: {', '.join(sorted(LOSS_REGISTRY))}")
     return mode, name
 
 
@@ -42,7 +44,7 @@ def get_loss_func(supervised_method, **kwargs):
     params = inspect.signature(loss_class.__init__).parameters
     unknown = sorted(set(kwargs) - set(params) - {'self'})
     if unknown:
-        raise ValueError(
+        raise ConfigError(
             f"model.loss.{loss_namespace(supervised_method)}: {', '.join(unknown)} not accepted "
             f"by {loss_class.__name__}; its parameters: "
             f"{', '.join(p for p in params if p != 'self') or 'none'}")
@@ -62,15 +64,18 @@ class MaskedLoss(LossBase):
         self.mode = mode
 
     def forward(self, pred, gt, mask=None, **extra):
-        value = self.loss(pred, gt, self.pixels(gt, mask), **extra)
+        pixels = self.pixels(gt, mask)
+        value = self.loss(*select_valid(pixels, pred, gt), pixels, **extra)
         self.metrics.update(self.loss.metrics)
         return value
 
     def pixels(self, gt, mask):
-        """The pixels the loss sees: all for dense, mask & valid GT (> 0, finite) for sparse."""
+        """The pixels the loss sees: every finite GT for dense, mask & valid GT (> 0, finite)
+        for sparse. The others (NaN and inf included) are replaced before the loss runs."""
+        finite = torch.isfinite(gt)
         if self.mode == 'dense':
-            return torch.ones_like(gt, dtype=torch.bool)
-        has_gt = (gt > 0) & torch.isfinite(gt)
+            return finite
+        has_gt = (gt > 0) & finite
         return has_gt if mask is None else has_gt & mask.bool()
 
 
@@ -99,8 +104,8 @@ class SupervisedLoss(LossBase):
         [B,1,H,W]; `extra` (e.g. raw_mask at GT resolution) goes to the loss."""
         depths = [depths] if torch.is_tensor(depths) else depths
         if len(depths) < self.num_scales:
-            raise ValueError(f"model.loss.supervised_num_scales is {self.num_scales} but the "
-                             f"network predicts {len(depths)} scale(s); lower it")
+            raise ConfigError(f"model.loss.supervised_num_scales is {self.num_scales} but the "
+                              f"network predicts {len(depths)} scale(s); lower it")
         losses, inner_metrics = [], {}
         for i, depth in enumerate(depths[:self.num_scales]):
             if depth.shape[-2:] != gt_depth.shape[-2:]:

@@ -9,6 +9,7 @@ import inspect
 
 from packnet_sfm.losses.base_residual_loss import BaseResidualLoss
 from packnet_sfm.models.SemiSupModel import SemiSupModel
+from packnet_sfm.utils.config import ConfigError
 from packnet_sfm.utils.visualization import colorize_depth, colorize_signed, make_grid
 
 DECOMPOSITION_KEYS = ('base', 'residual')
@@ -21,9 +22,9 @@ class BaseResidualModel(SemiSupModel):
     def __init__(self, depth_net, supervised_loss, curriculum=False, **semisup_kwargs):
         """`supervised_loss`: a BaseResidualLoss."""
         if 'detach_base' not in inspect.signature(depth_net.forward).parameters:
-            raise ValueError(f"model.name BaseResidualModel needs a depth network predicting "
-                             f"base and residual (forward(..., detach_base)), e.g. "
-                             f"BaseResidualUNet; got {type(depth_net).__name__}")
+            raise ConfigError(f"model.name BaseResidualModel needs a depth network predicting "
+                              f"base and residual (forward(..., detach_base)), e.g. "
+                              f"BaseResidualUNet; got {type(depth_net).__name__}")
         super().__init__(depth_net, supervised_loss, **semisup_kwargs)
         self.curriculum = curriculum
 
@@ -51,13 +52,16 @@ class BaseResidualModel(SemiSupModel):
 
     def forward(self, batch):
         """{'loss', 'metrics' (loss_recon, loss_base, loss_sparse), 'depth', 'base', 'residual',
-        'gt'} with maps [B,1,H,W] in metres (gt 0 where invalid)."""
+        'gt'} with maps [B,1,H,W] in metres (gt 0 where invalid); the loss and its terms are in
+        the network's units (see SemiSupModel)."""
         output = self.predict(batch)
         final, base, residual = (output[key][0] for key in ('depth', *DECOMPOSITION_KEYS))
-        gt, valid = batch['depth'] * self.depth_scale, batch['valid']
-        loss = self.supervised_loss(final, base, residual, gt, valid)
+        valid = batch['valid']
+        loss = self.supervised_loss(*self.network_units([final, base, residual]),
+                                    batch['depth'], valid)
         return {**output, 'loss': loss, 'metrics': dict(self.supervised_loss.metrics),
-                'depth': final, 'base': base, 'residual': residual, 'gt': gt * valid}
+                'depth': final, 'base': base, 'residual': residual,
+                'gt': batch['depth'] * self.depth_scale * valid}
 
     def pictures(self, batch, output, num_images=4):
         """The parent's 'prediction' grid and a 'decomposition' grid: one row of

@@ -71,9 +71,9 @@ class DistillationModel(SemiSupModel):
         """The frozen teacher's output in metres (with features when they are distilled)."""
         key = self.teacher.depth_net.input_keys[0]
         if batch.get(key) is None:
-            raise ValueError(f"The distillation teacher ({type(self.teacher.depth_net).__name__})"
-                             f" needs '{key}' in the batch; for BatVision set "
-                             f"datasets.batvision.load_rgb true")
+            raise ConfigError(f"The distillation teacher ({type(self.teacher.depth_net).__name__})"
+                              f" needs '{key}' in the batch; for BatVision set "
+                              f"datasets.batvision.load_rgb true")
         return self.teacher.predict(batch, self.distillation_loss.uses_features)
 
     def forward(self, batch):

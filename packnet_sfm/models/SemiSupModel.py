@@ -1,6 +1,12 @@
 """Semi-supervised depth model (packnet-sfm semantics):
 loss = (1 - w) * self_supervised + w * supervised, w = model.loss.supervised_loss_weight
-(w = 0 is packnet-sfm's SelfSupModel: the photometric loss alone)."""
+(w = 0 is packnet-sfm's SelfSupModel: the photometric loss alone).
+
+Units: the supervised loss compares depth in the network's own units, those of the batch's
+depth (normalised by max_depth with `datasets.batvision.depth_norm`, metres otherwise), as the
+official BatVision code's L1 did and as the seed 002 loss weights were tuned; predictions,
+metrics, pictures and the photometric loss are in metres.
+"""
 import cv2
 import torch
 from torch import nn
@@ -8,6 +14,7 @@ from torch import nn
 from packnet_sfm.losses.supervised_loss import SupervisedLoss
 from packnet_sfm.models.self_supervision import Completion, SelfSupervision
 from packnet_sfm.networks import build_depth_net
+from packnet_sfm.networks.layers.audio_frontend import AudioFrontEnd
 from packnet_sfm.utils.visualization import colorize, colorize_depth, colorize_input, make_grid
 
 
@@ -17,9 +24,11 @@ class SemiSupModel(nn.Module):
     w = 0 training reads no ground truth at all."""
 
     def __init__(self, depth_net, supervised_loss=None, supervised_loss_weight=1.0,
-                 depth_scale=1.0, max_depth=1.0, self_supervision=None, completion=None):
+                 depth_scale=1.0, max_depth=1.0, self_supervision=None, completion=None,
+                 audio_frontend=None):
         """`supervised_loss`: a module called (depths, gt, valid, **extra) with metrics;
-        SupervisedLoss('sparse-l1') when None."""
+        SupervisedLoss('sparse-l1') when None. `audio_frontend`: an AudioFrontEnd turning the
+        batch's cut waveforms into the network's audio input on the model's device."""
         super().__init__()
         if not 0.0 <= supervised_loss_weight <= 1.0:
             raise ValueError("model.loss.supervised_loss_weight must be in [0, 1], "
@@ -37,6 +46,7 @@ class SemiSupModel(nn.Module):
         # raw-depth mask and SAN terms for networks fed input_depth.
         self.self_supervision = self_supervision
         self.completion = completion or Completion('sparse-l1')
+        self.audio_frontend = audio_frontend
 
     @classmethod
     def from_config(cfg_cls, cfg, depth_scale, max_depth, **kwargs):
@@ -48,15 +58,20 @@ class SemiSupModel(nn.Module):
                        depth_scale=depth_scale, max_depth=max_depth,
                        self_supervision=(SelfSupervision.from_config(cfg)
                                          if loss.supervised_loss_weight < 1.0 else None),
-                       completion=Completion.from_config(cfg), **kwargs)
+                       completion=Completion.from_config(cfg),
+                       audio_frontend=AudioFrontEnd.from_config(cfg), **kwargs)
 
     def set_epoch(self, epoch):
         """Called by the trainer before each epoch (0-based)."""
         self.epoch = epoch
 
     def network_inputs(self, batch):
-        """The batch entries the depth network declares in `input_keys`."""
-        return {key: batch.get(key) for key in self.depth_net.input_keys}
+        """The batch entries the depth network declares in `input_keys` (the audio through
+        the front end, when the model has one)."""
+        inputs = {key: batch.get(key) for key in self.depth_net.input_keys}
+        if self.audio_frontend is not None and inputs.get('audio') is not None:
+            inputs['audio'] = self.audio_frontend(inputs['audio'])
+        return inputs
 
     def predict(self, batch, return_features=False, **net_kwargs):
         """The depth network's output with every depth map converted to metres (and its
@@ -70,24 +85,28 @@ class SemiSupModel(nn.Module):
         """{'loss', 'metrics' (loss terms), 'depth' and 'gt' ([B,1,H,W] metres, gt 0 where
         invalid)} plus the network's extra outputs."""
         output = self.predict(batch)
-        gt, valid = batch['depth'] * self.depth_scale, batch['valid']
+        valid = batch['valid']
         self_supervised = self.self_supervision is not None and self.training
         if self_supervised and self.supervised_loss_weight == 0.0:
             loss, metrics = self.photometric_loss(batch, output)
         else:
-            loss, metrics = self.supervised_terms(batch, output, gt, valid)
+            loss, metrics = self.supervised_terms(batch, output, valid)
             if self_supervised:
                 loss, metrics = self.mixed_loss(batch, output, loss, metrics)
         return {**output, 'loss': loss, 'metrics': metrics,
-                'depth': output['depth'][0], 'gt': gt * valid}
+                'depth': output['depth'][0], 'gt': batch['depth'] * self.depth_scale * valid}
 
-    def supervised_terms(self, batch, output, gt, valid):
-        """(supervised loss, its terms), the SAN terms included."""
-        loss = self.supervised_loss(output['depth'], gt, valid,
+    def network_units(self, depths):
+        """Depth maps in metres back in the network's (and the batch's) units."""
+        return [d / self.depth_scale for d in depths]
+
+    def supervised_terms(self, batch, output, valid):
+        """(supervised loss, its terms), the SAN terms included, in the network's units."""
+        loss = self.supervised_loss(self.network_units(output['depth']), batch['depth'], valid,
                                     **self.completion.loss_inputs(batch))
         metrics = dict(self.supervised_loss.metrics)
-        extra, extra_metrics = self.completion.extra_terms(output, self.supervised_loss, gt,
-                                                           valid, self.depth_scale)
+        extra, extra_metrics = self.completion.extra_terms(output, self.supervised_loss,
+                                                           batch['depth'], valid)
         return loss + extra, {**metrics, **extra_metrics}
 
     def photometric_loss(self, batch, output):

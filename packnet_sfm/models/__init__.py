@@ -1,6 +1,7 @@
 """Models (what is optimised), built by class name from `model.name`."""
 from yacs.config import CfgNode
 
+from packnet_sfm.networks import check_input_size
 from packnet_sfm.utils.load import load_class
 
 MODELS = 'packnet_sfm.models'
@@ -9,8 +10,14 @@ MODELS = 'packnet_sfm.models'
 def build_model(cfg, depth_scale, max_depth):
     """Build `cfg.model.name`. `depth_scale` converts the batch depth to metres; `max_depth` is
     the largest depth in batch units (the depth network's output range)."""
-    return load_class(cfg.model.name, MODELS).from_config(cfg, depth_scale=depth_scale,
-                                                          max_depth=max_depth)
+    from packnet_sfm.datasets.builder import input_size
+
+    model_class = load_class(cfg.model.name, MODELS, 'model.name')
+    model = model_class.from_config(cfg, depth_scale=depth_scale, max_depth=max_depth)
+    size = input_size(cfg)
+    if size is not None:
+        check_input_size(model.depth_net, *size)
+    return model
 
 
 def architecture_config(cfg):

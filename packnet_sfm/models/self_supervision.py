@@ -68,11 +68,12 @@ class Completion:
             return {'raw_mask': batch['input_depth'] > 0}
         return {}
 
-    def extra_terms(self, output, supervised_loss, gt, valid, depth_scale):
-        """(weighted extra loss, metrics) of the RGB-only branch; (0, {}) without one."""
+    def extra_terms(self, output, supervised_loss, gt, valid):
+        """(weighted extra loss, metrics) of the RGB-only branch ('depth_rgb', in the network's
+        units like `gt`); (0, {}) without one."""
         if 'depth_rgb' not in output:
             return 0.0, {}
-        rgb = supervised_loss([d * depth_scale for d in output['depth_rgb']], gt, valid)
+        rgb = supervised_loss(output['depth_rgb'], gt, valid)
         consistency = output['feature_consistency']
         metrics = {'completion/rgb_supervised_loss': rgb.detach(),
                    'completion/feature_consistency': consistency.detach()}

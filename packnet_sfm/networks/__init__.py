@@ -1,4 +1,5 @@
 """Depth and pose networks, built by class name from the config."""
+from packnet_sfm.utils.config import ConfigError
 from packnet_sfm.utils.load import accepted_kwargs, load_class
 
 DEPTH_NETS = 'packnet_sfm.networks.depth'
@@ -12,6 +13,15 @@ def build_depth_net(cfg, **context):
     passed only when the network's constructor names it.
     """
     name = cfg.model.depth_net.name
-    cls = load_class(name, DEPTH_NETS)
+    cls = load_class(name, DEPTH_NETS, 'model.depth_net.name')
     params = dict(cfg.model.depth_net.get(name, {}))
     return cls(**params, **accepted_kwargs(cls, context))
+
+
+def check_input_size(net, size, key):
+    """A ConfigError naming `key` when the input sides `size` are not multiples of the
+    network's `input_multiple` (networks without one take any size)."""
+    multiple = getattr(net, 'input_multiple', 1)
+    if any(side % multiple for side in size):
+        raise ConfigError(f"{key} {list(size)} does not suit {type(net).__name__}, whose input "
+                          f"sides must be multiples of {multiple}; change {key} or the network")

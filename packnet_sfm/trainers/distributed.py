@@ -1,16 +1,16 @@
 """One process or N Horovod ranks behind one small interface. Horovod is imported only when the
-run is launched by horovodrun/mpirun or the config asks for it, so a single process never
-needs it installed."""
+run is launched by horovodrun or the config asks for it, so a single process never needs it
+installed. Horovod is built with Gloo (no MPI): horovodrun is the launcher."""
 import os
 
 import torch
 
-LAUNCHER_VARIABLES = ('HOROVOD_RANK', 'OMPI_COMM_WORLD_RANK', 'PMI_RANK')
+from packnet_sfm.utils.config import ConfigError
 
 
 def launched_by_horovod():
-    """Whether this process was started by horovodrun or mpirun."""
-    return any(name in os.environ for name in LAUNCHER_VARIABLES)
+    """Whether this process was started by horovodrun (which sets HOROVOD_RANK)."""
+    return 'HOROVOD_RANK' in os.environ
 
 
 class SingleProcess:
@@ -48,7 +48,7 @@ class Horovod:
         try:
             import horovod.torch as hvd
         except ImportError as error:
-            raise RuntimeError(
+            raise ConfigError(
                 "Distributed training needs Horovod: run `make horovod` (or "
                 "docker/install_horovod.sh), or set arch.distributed none") from error
         hvd.init()
@@ -94,9 +94,9 @@ class Horovod:
 
 
 def setup_distributed(mode='auto'):
-    """`mode`: 'auto' (Horovod when launched by horovodrun/mpirun), 'none' or 'horovod'."""
+    """`mode`: 'auto' (Horovod when launched by horovodrun), 'none' or 'horovod'."""
     if mode not in ('auto', 'none', 'horovod'):
-        raise ValueError(f"arch.distributed must be 'auto', 'none' or 'horovod', not '{mode}'")
+        raise ConfigError(f"arch.distributed must be 'auto', 'none' or 'horovod', not '{mode}'")
     if mode == 'horovod' or (mode == 'auto' and launched_by_horovod()):
         return Horovod()
     return SingleProcess()

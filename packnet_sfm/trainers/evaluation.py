@@ -1,12 +1,17 @@
-"""Evaluation over a whole split, on one process or N ranks: per-image depth metrics, each
-sample counted exactly once (shards padded by the sampler are de-duplicated by index)."""
+"""Evaluation over a whole split, on one process or N ranks: per-image depth metrics under one
+or several protocols, each sample counted exactly once (shards padded by the sampler are
+de-duplicated by index)."""
+import json
 import math
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
+from packnet_sfm.datasets.bad_samples import SkipBadSamples
 from packnet_sfm.utils.depth import METRIC_NAMES, compute_depth_metrics_per_image
 from packnet_sfm.utils.progress import progress
+from packnet_sfm.utils.protocols import protocol_from_config
 
 
 def to_device(batch, device):
@@ -14,36 +19,61 @@ def to_device(batch, device):
             for k, v in batch.items()}
 
 
-def evaluation_options(cfg):
-    node = cfg.evaluation
-    return {'min_depth': node.min_depth, 'max_depth': node.max_depth or None,
-            'crop': node.crop or None, 'use_gt_scale': node.use_gt_scale}
+def evaluation_protocols(cfg, names=()):
+    """{protocol name: metric options} for `names` (default: `evaluation.protocol`)."""
+    return {name: {**protocol_from_config(cfg, name).options(),
+                   'use_gt_scale': cfg.evaluation.use_gt_scale}
+            for name in names or [cfg.evaluation.protocol]}
 
 
 @torch.no_grad()
-def evaluate(model, loader, world, device, options, on_first_batch=None, desc='eval'):
-    """Mean metrics over the images with a valid pixel, and one row per sample (by index).
+def evaluate(model, loader, world, device, protocols, on_first_batch=None, desc='eval'):
+    """{protocol: (mean metrics over the images with a valid pixel, one row per sample by
+    index)} for `protocols` {name: metric options} (see `evaluation_protocols`).
 
     `on_first_batch(batch, output)` is called on rank 0 with the first batch (pictures).
     """
     model.eval()
     indices = list(loader.sampler)
-    values, filenames, position = [], [], 0
-    for batch in progress(loader, desc=desc, leave=False, disable=not world.is_main):
-        batch = to_device(batch, device)
-        output = model(batch)
-        if position == 0 and on_first_batch is not None and world.is_main:
-            on_first_batch(batch, output)
-        per_image = compute_depth_metrics_per_image(**scored_depth(batch, output), **options)
-        size = output['depth'].shape[0]
-        index = torch.tensor(indices[position:position + size], dtype=torch.float64)
-        columns = [index, per_image['valid'].double()] + [per_image[m] for m in METRIC_NAMES]
-        values.append(torch.stack([c.cpu() for c in columns], 1))
-        filenames.extend(batch.get('filename', [''] * size))
-        position += size
-    table = world.gather(torch.cat(values))
+    values = {name: [] for name in protocols}
+    filenames, bad_samples, position = [], [], 0
+    for batch in progress(loader, desc=desc, disable=not world.is_main):
+        index, length, bad = batch_indices(batch, indices, position)
+        bad_samples += bad
+        if len(index):
+            batch = to_device(batch, device)
+            output = model(batch)
+            if position == 0 and on_first_batch is not None and world.is_main:
+                on_first_batch(batch, output)
+            for name, options in protocols.items():
+                per_image = compute_depth_metrics_per_image(**scored_depth(batch, output),
+                                                            **options)
+                columns = [index, per_image['valid'].double()] + [per_image[m]
+                                                                  for m in METRIC_NAMES]
+                values[name].append(torch.stack([c.cpu() for c in columns], 1))
+            filenames.extend(batch.get('filename', [''] * len(index)))
+        position += length
     names = [n for part in world.gather_objects(filenames) for n in part]
-    return summarise(table, names)
+    bad_count = sum(len(part) for part in world.gather_objects(bad_samples))
+    results = {}
+    for name, tables in values.items():
+        metrics, rows = summarise(world.gather(torch.cat(tables) if tables else
+                                               torch.zeros(0, 2 + len(METRIC_NAMES),
+                                                           dtype=torch.float64)), names)
+        if isinstance(loader.dataset, SkipBadSamples):
+            metrics['bad_samples'] = bad_count
+        results[name] = metrics, rows
+    return results
+
+
+def batch_indices(batch, indices, position):
+    """(sampler indices [n] of the batch's samples, samples the batch took from the sampler,
+    the BadSamples a skipping loader took out of it); pops the skipping loader's keys."""
+    kept, bad = batch.pop('kept', None), batch.pop('bad_samples', [])
+    length = len(batch['depth']) if kept is None else len(kept) + len(bad)
+    chosen = indices[position:position + length]
+    chosen = chosen if kept is None else [chosen[k] for k in kept]
+    return torch.tensor(chosen, dtype=torch.float64), length, bad
 
 
 def scored_depth(batch, output):
@@ -78,3 +108,16 @@ def summarise(table, filenames):
                for m in METRIC_NAMES}
     metrics['num_images'] = len(valid)
     return metrics, rows
+
+
+def results_paths(checkpoint, split):
+    """(metrics JSON, per-sample CSV) that scripts/eval.py writes next to a checkpoint for a
+    split: `<ckpt>_<split>_metrics.json` and `<ckpt>_<split>_per_sample.csv`."""
+    checkpoint = Path(checkpoint)
+    stem = f'{checkpoint.stem}_{split}'
+    return checkpoint.parent / f'{stem}_metrics.json', checkpoint.parent / f'{stem}_per_sample.csv'
+
+
+def read_results(checkpoint, split):
+    """{protocol: metrics} that scripts/eval.py wrote for a checkpoint and split."""
+    return json.loads(results_paths(checkpoint, split)[0].read_text())['protocols']

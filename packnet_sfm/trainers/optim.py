@@ -3,40 +3,51 @@ import math
 
 import torch
 
+from packnet_sfm.utils.config import ConfigError
+
 OPTIMIZERS = {'AdamW': torch.optim.AdamW, 'Adam': torch.optim.Adam, 'SGD': torch.optim.SGD}
 
 
 def build_optimizer(cfg, parameters, lr_multiplier=1.0):
     node = cfg.model.optimizer
     if node.name not in OPTIMIZERS:
-        raise ValueError(f"model.optimizer.name '{node.name}' is unknown; use one of "
-                         f"{', '.join(OPTIMIZERS)}")
+        raise ConfigError(f"model.optimizer.name '{node.name}' is unknown; use one of "
+                          f"{', '.join(OPTIMIZERS)}")
     kwargs = {'lr': node.lr * lr_multiplier, 'weight_decay': node.weight_decay}
     if node.name == 'SGD':
         kwargs['momentum'] = node.momentum
     return OPTIMIZERS[node.name]([p for p in parameters if p.requires_grad], **kwargs)
 
 
-def build_scheduler(cfg, optimizer):
-    """A per-epoch scheduler, or None for 'none'."""
+SCHEDULERS = ('none', 'StepLR', 'cosine')
+
+
+def check_scheduler(cfg):
+    name = cfg.model.scheduler.name
+    if name not in SCHEDULERS:
+        raise ConfigError(f"model.scheduler.name '{name}' is unknown; use one of "
+                          f"{', '.join(SCHEDULERS)}")
+
+
+def learning_rate(cfg, base_lr, epoch):
+    """The learning rate of `epoch` (0-based) under `model.scheduler`, from `base_lr`.
+
+    A function of the epoch and the config alone (no scheduler state in checkpoints), so a
+    resumed run gets exactly the rate of an uninterrupted run with the same config, and a run
+    resumed with a larger `arch.max_epochs` follows the longer schedule from the resume point.
+    StepLR: base_lr * gamma ** (epoch // step_size); cosine: from base_lr at epoch 0 to
+    `min_lr` at `arch.max_epochs`, min_lr + (base_lr - min_lr) * (1 + cos(pi * e / E)) / 2.
+    """
     node = cfg.model.scheduler
-    if node.name == 'none':
-        return None
+    check_scheduler(cfg)
     if node.name == 'StepLR':
-        return torch.optim.lr_scheduler.StepLR(optimizer, node.step_size, node.gamma)
+        return base_lr * node.gamma ** (epoch // node.step_size)
     if node.name == 'cosine':
-        return cosine_schedule(optimizer, cfg.arch.max_epochs, node.min_lr)
-    raise ValueError(f"model.scheduler.name '{node.name}' is unknown; use none, StepLR or cosine")
+        progress = min(epoch / max(cfg.arch.max_epochs, 1), 1.0)
+        return node.min_lr + (base_lr - node.min_lr) * (1 + math.cos(math.pi * progress)) / 2
+    return base_lr
 
 
-def cosine_schedule(optimizer, max_epochs, min_lr):
-    """Cosine decay from the optimiser's lr to `min_lr` over `max_epochs`. The length is read
-    from the config, not stored in checkpoints, so a resumed run with a larger
-    `arch.max_epochs` decays over the new length."""
-    floor = min_lr / optimizer.param_groups[0]['lr']
-
-    def factor(epoch):
-        progress = min(epoch / max(max_epochs, 1), 1.0)
-        return floor + (1 - floor) * (1 + math.cos(math.pi * progress)) / 2
-
-    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+def set_learning_rate(optimizer, lr):
+    for group in optimizer.param_groups:
+        group['lr'] = lr

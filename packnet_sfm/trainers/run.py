@@ -1,9 +1,11 @@
 """What scripts/train.py does: config, run folder, trainer, summary."""
+import tempfile
 from pathlib import Path
 
 from packnet_sfm.trainers.distributed import setup_distributed
 from packnet_sfm.trainers.trainer import Trainer
-from packnet_sfm.utils.config import dump, load_config
+from packnet_sfm.utils.config import ConfigError, dump, load_config
+from packnet_sfm.utils.errors import user_message
 
 
 def run_name(cfg):
@@ -13,9 +15,21 @@ def run_name(cfg):
             f"_Lr{cfg.model.optimizer.lr:g}_{cfg.model.optimizer.name}_{cfg.name or 'run'}")
 
 
+def writable_folder(path, key):
+    """`path` created if needed, or a ConfigError naming `key` when it cannot be written."""
+    try:
+        Path(path).mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except OSError as error:
+        raise ConfigError(f"{key} '{path}' is not a writable folder ({error.strerror}); "
+                          f"choose another one") from error
+    return Path(path)
+
+
 def new_run_dir(cfg):
     """A fresh folder for the run; an existing run of the same name is never overwritten."""
-    base = Path(cfg.checkpoint.filepath) / run_name(cfg)
+    base = writable_folder(cfg.checkpoint.filepath, 'checkpoint.filepath') / run_name(cfg)
     folder, suffix = base, 1
     while folder.exists():
         folder, suffix = base.with_name(f'{base.name}_{suffix}'), suffix + 1
@@ -33,10 +47,22 @@ def train(path, opts=()):
         Path(run_dir).mkdir(parents=True, exist_ok=True)
         print(dump(cfg))
         (Path(run_dir) / 'config.yaml').write_text(dump(cfg))
-    metrics = Trainer(cfg, run_dir, world, resume_from).fit()
+    try:
+        metrics = Trainer(cfg, run_dir, world, resume_from).fit()
+    except Exception as error:
+        record_error(Path(run_dir), error)
+        raise
     if world.is_main:
         print_summary(Path(run_dir), metrics)
     return Path(run_dir), metrics
+
+
+def record_error(run_dir, error):
+    """`<run>/error.txt`: the one-line message of the error that stopped the run (its last.ckpt
+    stays that of the last finished epoch)."""
+    if run_dir.is_dir():
+        message = ' '.join(user_message(error).split())
+        (run_dir / 'error.txt').write_text(f'{type(error).__name__}: {message}\n')
 
 
 def print_summary(run_dir, metrics):

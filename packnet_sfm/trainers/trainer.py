@@ -1,5 +1,6 @@
 """The trainer: a small training step with hooks around it (validation, checkpoints, logs), for
 one process or N Horovod ranks. Only rank 0 writes files."""
+import csv
 import json
 import math
 import time
@@ -9,11 +10,22 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from packnet_sfm.datasets.builder import build_dataset, build_loader, depth_units, set_epoch
-from packnet_sfm.loggers.tensorboard_logger import NullLogger, TensorBoardLogger
+from packnet_sfm.datasets.builder import (
+    build_dataset,
+    build_datasets,
+    build_loader,
+    depth_units,
+    set_epoch,
+)
+from packnet_sfm.loggers import build_logger
 from packnet_sfm.models import architecture_config, build_model
-from packnet_sfm.trainers.evaluation import evaluate, evaluation_options, to_device
-from packnet_sfm.trainers.optim import build_optimizer, build_scheduler
+from packnet_sfm.trainers.evaluation import evaluate, evaluation_protocols, to_device
+from packnet_sfm.trainers.optim import (
+    build_optimizer,
+    check_scheduler,
+    learning_rate,
+    set_learning_rate,
+)
 from packnet_sfm.utils.checkpoint import (
     TopKCheckpoints,
     load_checkpoint,
@@ -21,8 +33,12 @@ from packnet_sfm.utils.checkpoint import (
     save_checkpoint,
     set_rng_state,
 )
-from packnet_sfm.utils.config import dump, to_dict
+from packnet_sfm.utils.compare import VAL_METRICS_FILE
+from packnet_sfm.utils.config import ConfigError, to_dict
+from packnet_sfm.utils.depth import METRIC_NAMES
+from packnet_sfm.utils.errors import InputError
 from packnet_sfm.utils.progress import progress
+from packnet_sfm.utils.protocols import protocol_from_config
 from packnet_sfm.utils.seed import set_seed
 from packnet_sfm.utils.visualization import save_png
 
@@ -32,7 +48,7 @@ def select_device(name, world):
         name = 'cuda' if torch.cuda.is_available() else 'cpu'
     if name == 'cuda':
         if not torch.cuda.is_available():
-            raise RuntimeError("arch.device is 'cuda' but CUDA is not available; use 'auto'")
+            raise ConfigError("arch.device is 'cuda' but CUDA is not available; use 'auto'")
         return torch.device('cuda', world.local_rank)
     return torch.device(name)
 
@@ -40,7 +56,7 @@ def select_device(name, world):
 def autocast_settings(amp, device):
     """(autocast context factory, GradScaler) for `arch.amp`; mixed precision is CUDA-only."""
     if amp not in ('none', 'bf16', 'fp16'):
-        raise ValueError(f"arch.amp must be 'none', 'bf16' or 'fp16', not '{amp}'")
+        raise ConfigError(f"arch.amp must be 'none', 'bf16' or 'fp16', not '{amp}'")
     if amp == 'none' or device.type != 'cuda':
         if amp != 'none':
             print(f"arch.amp '{amp}' needs CUDA; training in float32 on {device}")
@@ -48,6 +64,22 @@ def autocast_settings(amp, device):
     dtype = torch.bfloat16 if amp == 'bf16' else torch.float16
     return (lambda: torch.autocast('cuda', dtype=dtype),
             torch.amp.GradScaler('cuda', enabled=amp == 'fp16'))
+
+
+def monitored_set(cfg, validation_sets):
+    """The validation set whose `checkpoint.monitor` ranks checkpoints (None without
+    validation), after checking the metric name and `checkpoint.monitor_index`."""
+    node = cfg.checkpoint
+    if node.monitor not in METRIC_NAMES:
+        raise ConfigError(f"checkpoint.monitor '{node.monitor}' is not a validation metric; "
+                          f"choose one of {', '.join(METRIC_NAMES)}")
+    if not validation_sets:
+        return None
+    if not 0 <= node.monitor_index < len(validation_sets):
+        raise ConfigError(f"checkpoint.monitor_index {node.monitor_index} does not name one of "
+                          f"the {len(validation_sets)} validation set(s) "
+                          f"{list(validation_sets)}; use 0..{len(validation_sets) - 1}")
+    return list(validation_sets)[node.monitor_index]
 
 
 def load_weights(module, path, prefix=''):
@@ -69,21 +101,25 @@ class Trainer:
         if resume_from is None:
             self._initialise_weights()
         self.train_loader = build_loader(cfg, 'train', build_dataset(cfg, 'train'), world)
-        self.val_loader = (build_loader(cfg, 'validation', build_dataset(cfg, 'validation'),
-                                        world) if cfg.datasets.validation.path else None)
+        self.val_loaders = {name: build_loader(cfg, 'validation', dataset, world)
+                            for name, dataset in build_datasets(cfg, 'validation').items()
+                            } if cfg.datasets.validation.path else {}
+        self.monitored = monitored_set(cfg, self.val_loaders)
+        self.protocol = protocol_from_config(cfg)
+        self.protocols = evaluation_protocols(cfg)
         lr_multiplier = world.size if cfg.arch.scale_lr else 1
         optimizer = build_optimizer(cfg, self.model.parameters(), lr_multiplier)
-        self.scheduler = build_scheduler(cfg, optimizer)
+        self.base_lr = cfg.model.optimizer.lr * lr_multiplier
+        check_scheduler(cfg)
         self.autocast, self.scaler = autocast_settings(cfg.arch.amp, self.device)
         self.best = TopKCheckpoints(self.run_dir, cfg.checkpoint.monitor,
                                     cfg.checkpoint.save_top_k)
         self.start_epoch, self.last_metrics = 0, {}
+        self.logger = build_logger(cfg, self.run_dir, world)
         if resume_from is not None:
             self._restore(load_checkpoint(resume_from), optimizer)
         world.broadcast_state(self.model, optimizer)
         self.optimizer = world.wrap_optimizer(optimizer, self.model)
-        self.logger = (TensorBoardLogger(self.run_dir / 'tensorboard') if world.is_main
-                       else NullLogger())
         self.step = self.start_epoch * len(self.train_loader)
 
     def _initialise_weights(self):
@@ -96,37 +132,40 @@ class Trainer:
     def _restore(self, state, optimizer):
         self.model.load_state_dict(state['state_dict'])
         optimizer.load_state_dict(state['optimizer'])
-        if self.scheduler is not None and state.get('scheduler'):
-            self.scheduler.load_state_dict(state['scheduler'])
         self.scaler.load_state_dict(state.get('scaler') or self.scaler.state_dict())
         self.best.kept = [tuple(item) for item in state.get('best_checkpoints', [])]
         self.start_epoch, self.last_metrics = state['epoch'], state.get('metrics', {})
+        self.logger.load_state_dict(state.get('loggers', {}))
         set_rng_state(state['rng'])
+        if self.world.is_main:
+            forget_validations_after(self.run_dir, self.start_epoch)
 
     def state(self, epoch, metrics):
         """Everything a resume needs, as plain data."""
         optimizer = self.optimizer
         return {'config': to_dict(self.cfg), 'epoch': epoch, 'metrics': metrics,
                 'state_dict': self.model.state_dict(), 'optimizer': optimizer.state_dict(),
-                'scheduler': self.scheduler.state_dict() if self.scheduler else None,
                 'scaler': self.scaler.state_dict(), 'rng': rng_state(),
-                'best_checkpoints': [list(item) for item in self.best.kept]}
+                'best_checkpoints': [list(item) for item in self.best.kept],
+                'loggers': self.logger.state_dict()}
 
     # ----------------------------------------------------------------------------------------
     def fit(self):
         """Train from `start_epoch` to `arch.max_epochs`; returns the last validation metrics."""
-        if self.world.is_main:
-            self.logger.text('config', f'```\n{dump(self.cfg)}\n```')
+        self.logger.config(self.cfg)
+        if self.world.is_main and self.val_loaders:
+            tqdm.write(f"Validation on {', '.join(self.val_loaders)}, protocol "
+                       f"'{self.cfg.evaluation.protocol}' ({self.protocol.description}); "
+                       f"checkpoints ranked by {self.cfg.checkpoint.monitor} on {self.monitored}")
         for epoch in range(self.start_epoch, self.cfg.arch.max_epochs):
             self.model.set_epoch(epoch)
+            set_learning_rate(self.optimizer, learning_rate(self.cfg, self.base_lr, epoch))
             started = time.time()
-            summary = self.train_epoch(epoch)
+            summary, bad_samples = self.train_epoch(epoch)
             self.logger.scalars({'epoch_time': time.time() - started}, self.step, 'train/')
-            validated = self.val_loader is not None and self._validates(epoch)
-            metrics = self.validate(epoch) if validated else {}
-            if self.scheduler is not None:
-                self.scheduler.step()
-            self.end_epoch(epoch, summary, metrics)
+            validated = self.val_loaders and self._validates(epoch)
+            self.end_epoch(epoch, summary, self.validate(epoch) if validated else {},
+                           bad_samples)
         self.logger.close()
         return self.last_metrics
 
@@ -136,13 +175,16 @@ class Trainer:
 
     def train_epoch(self, epoch):
         """One pass over this rank's shard; returns the loss and loss terms averaged over the
-        steps and the ranks."""
+        steps and the ranks, and every rank's bad samples (on_bad_sample skip)."""
         self.model.train()
         set_epoch(self.train_loader, self.cfg.arch.seed, epoch)
-        totals, count = {}, 0
+        totals, count, bad_samples = {}, 0, []
         bar = progress(self.train_loader, desc=f'Epoch {epoch + 1}/{self.cfg.arch.max_epochs}',
-                   disable=not self.world.is_main, leave=False)
+                       disable=not self.world.is_main)
         for batch_index, batch in enumerate(bar):
+            bad_samples += self.take_bad_samples(batch, len(bad_samples), epoch)
+            if 'depth' not in batch:        # every sample of the batch was bad
+                continue
             started = time.time()
             terms = self.train_step(to_device(batch, self.device), epoch, batch_index)
             samples_per_sec = batch['depth'].shape[0] * self.world.size / (time.time() - started)
@@ -155,7 +197,22 @@ class Trainer:
                 self.logger.scalars({**terms, 'lr': lr, 'samples_per_sec': samples_per_sec},
                                     self.step, 'train/')
             self.step += 1
-        return self.world.average({name: value / max(count, 1) for name, value in totals.items()})
+        summary = self.world.average({name: sum_ / max(count, 1) for name, sum_ in totals.items()})
+        return summary, [bad for part in self.world.gather_objects(bad_samples) for bad in part]
+
+    def take_bad_samples(self, batch, earlier, epoch):
+        """The BadSamples a skipping loader took out of `batch`; an error once this rank's
+        epoch holds more than `datasets.max_bad_fraction` of its samples."""
+        batch.pop('kept', None)
+        bad = batch.pop('bad_samples', [])
+        total, fraction = len(self.train_loader.sampler), self.cfg.datasets.max_bad_fraction
+        if bad and earlier + len(bad) > fraction * total:
+            raise InputError(
+                f"{earlier + len(bad)} of {total} training samples were bad in epoch {epoch + 1}, "
+                f"more than datasets.max_bad_fraction ({fraction:.1%}), e.g. {bad[0].message}; "
+                f"fix the data (scripts/check_dataset.py lists every problem) or raise "
+                f"datasets.max_bad_fraction")
+        return bad
 
     def train_step(self, batch, epoch, batch_index):
         """Forward, backward, optimiser step; returns the loss and its terms as floats."""
@@ -164,29 +221,44 @@ class Trainer:
         loss = output['loss']
         terms = {'loss': loss.item(), **{k: float(v) for k, v in output['metrics'].items()}}
         if not math.isfinite(terms['loss']):
-            raise FloatingPointError(
-                f"Non-finite loss at epoch {epoch + 1}, step {batch_index} "
-                f"(global step {self.step}): " + ', '.join(f'{k}={v}' for k, v in terms.items()))
+            raise self.non_finite('loss', epoch, batch_index, terms)
         self.optimizer.zero_grad()  # sets grads to None; Horovod's wrapper takes no argument
         self.scaler.scale(loss).backward()
         self.world.synchronize(self.optimizer)
-        if self.cfg.arch.clip_grad > 0:
+        clip = self.cfg.arch.clip_grad
+        if clip > 0 or self.step % self.cfg.log.every_n_steps == 0:
             self.scaler.unscale_(self.optimizer)
-            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.arch.clip_grad)
+            norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), clip or math.inf)
+            # fp16's GradScaler skips steps with inf gradients by design
+            if not self.scaler.is_enabled() and not torch.isfinite(norm):
+                raise self.non_finite('gradient', epoch, batch_index, terms)
         self.world.step(self.optimizer, self.scaler)
         self.scaler.update()
         return terms
 
+    def non_finite(self, what, epoch, batch_index, terms):
+        """The error that stops a run whose loss or gradient is NaN or inf."""
+        return FloatingPointError(
+            f"Non-finite {what} at epoch {epoch + 1}, step {batch_index} (global step "
+            f"{self.step}) with loss terms " + ', '.join(f'{k}={v:.4g}' for k, v in terms.items())
+            + "; lower model.optimizer.lr, set arch.clip_grad, or check the data")
+
     def validate(self, epoch):
-        """Metrics over the whole validation split; pictures every `log.images_every`."""
+        """{validation set: metrics} over each whole set, logged under val/ (val/<set>/ when
+        there are several); pictures of the monitored set every `log.images_every`."""
         every = self.cfg.log.images_every
         validation_index = (epoch + 1) // self.cfg.arch.validate_every
         draw = self.world.is_main and every > 0 and validation_index % every == 0
-        metrics, _ = evaluate(self.model, self.val_loader, self.world, self.device,
-                              evaluation_options(self.cfg),
-                              self._save_pictures(epoch) if draw else None, desc='validation')
-        self.logger.scalars(metrics, self.step, 'val/')
-        return metrics
+        results = {}
+        several = len(self.val_loaders) > 1
+        for name, loader in self.val_loaders.items():
+            pictures = self._save_pictures(epoch) if draw and name == self.monitored else None
+            results[name], _ = evaluate(self.model, loader, self.world, self.device,
+                                        self.protocols, pictures,
+                                        desc=f'validation {name}' if several else 'validation'
+                                        )[self.cfg.evaluation.protocol]
+            self.logger.scalars(results[name], self.step, f'val/{name}/' if several else 'val/')
+        return results
 
     def _save_pictures(self, epoch):
         def save(batch, output):
@@ -196,10 +268,14 @@ class Trainer:
                 self.logger.image(f'val/{name}', picture, self.step)
         return save
 
-    def end_epoch(self, epoch, summary, metrics):
+    def end_epoch(self, epoch, summary, results, bad_samples=()):
         """Print the epoch line (loss terms named without a 'loss_' prefix: `loss_recon` as
-        `recon=`), append the metrics, write last.ckpt and the best ones (`metrics` is empty
-        when this epoch did not validate)."""
+        `recon=`; the monitored set's metrics), append the metrics to val_metrics.jsonl (the
+        monitored set's as they are, the others' as '<set>/<metric>'), write last.ckpt, the
+        best ones and every `checkpoint.every_n_epochs`-th epoch (`results` is empty when
+        this epoch did not validate); skipped samples are counted and listed in
+        bad_samples.csv."""
+        metrics = results.get(self.monitored, {})
         self.last_metrics = metrics or self.last_metrics
         if not self.world.is_main:
             return
@@ -208,10 +284,43 @@ class Trainer:
         line = f"Epoch {epoch + 1}: Loss={summary.get('loss', math.nan):.4f} ({terms})"
         if metrics:
             line += ' | val ' + ' '.join(f'{k}={metrics[k]:.4f}' for k in ('rmse', 'abs_rel', 'a1'))
-            with open(self.run_dir / 'val_metrics.jsonl', 'a') as f:
-                f.write(json.dumps({'epoch': epoch + 1, **metrics}) + '\n')
+            others = {f'{name}/{k}': v for name, values in results.items()
+                      if name != self.monitored for k, v in values.items()}
+            with open(self.run_dir / VAL_METRICS_FILE, 'a') as f:
+                f.write(json.dumps({'epoch': epoch + 1, **metrics, **others}) + '\n')
+        if self.cfg.datasets.train.on_bad_sample == 'skip':
+            line += f' | {len(bad_samples)} bad samples skipped'
+            self.logger.scalars({'bad_samples': len(bad_samples)}, self.step, 'train/')
+            append_bad_samples(self.run_dir, epoch, bad_samples)
         tqdm.write(line)
+        self.logger.scalars({'epoch': epoch + 1, **{f'epoch/{k}': v for k, v in summary.items()}},
+                            self.step)
+        state = self.state(epoch + 1, self.last_metrics)
         if metrics:
-            self.best.update(self.state(epoch + 1, metrics), epoch + 1, metrics)
-        save_checkpoint(self.state(epoch + 1, self.last_metrics), self.run_dir / 'last.ckpt')
+            self.best.update(state, epoch + 1, metrics)
+        every = self.cfg.checkpoint.every_n_epochs
+        if every > 0 and (epoch + 1) % every == 0:
+            save_checkpoint(state, self.run_dir / f'epoch_{epoch + 1:04d}.ckpt')
+        save_checkpoint(state, self.run_dir / 'last.ckpt')
         self.logger.flush()
+
+
+def append_bad_samples(run_dir, epoch, bad_samples):
+    """Rows 'epoch,index,message' of the samples skipped in an epoch, in <run>/bad_samples.csv."""
+    path = Path(run_dir) / 'bad_samples.csv'
+    new = not path.is_file()
+    with open(path, 'a', newline='') as file:
+        writer = csv.writer(file)
+        if new:
+            writer.writerow(['epoch', 'index', 'message'])
+        writer.writerows([epoch + 1, bad.index, bad.message] for bad in bad_samples)
+
+
+def forget_validations_after(run_dir, epoch):
+    """Drop the val_metrics.jsonl records of epochs after `epoch` (a run resumed from an
+    earlier checkpoint writes them again)."""
+    path = Path(run_dir) / VAL_METRICS_FILE
+    if path.is_file():
+        lines = path.read_text().splitlines(keepends=True)
+        path.write_text(''.join(line for line in lines
+                                if line.strip() and json.loads(line)['epoch'] <= epoch))

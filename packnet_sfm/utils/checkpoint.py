@@ -1,5 +1,6 @@
 """Checkpoints: written atomically, loadable with torch.load(weights_only=True), and the k best
 kept by a monitored validation metric."""
+import math
 import os
 import random
 import tempfile
@@ -77,13 +78,11 @@ class TopKCheckpoints:
         self.kept = []  # (value, filename), best first; a resumed run restores it
 
     def update(self, state, epoch, metrics):
-        """Save `state` if it ranks among the best `k`; delete the file it pushes out."""
-        if self.k <= 0:
+        """Save `state` if it ranks among the best `k`; delete the file it pushes out. A
+        missing or non-finite monitor value never ranks."""
+        value = float(metrics.get(self.monitor, math.nan))
+        if self.k <= 0 or not math.isfinite(value):
             return None
-        if self.monitor not in metrics:
-            raise KeyError(f"checkpoint.monitor '{self.monitor}' is not a validation metric; "
-                           f"choose one of {', '.join(sorted(metrics))}")
-        value = float(metrics[self.monitor])
         if len(self.kept) == self.k and not is_better(self.monitor, value, self.kept[-1][0]):
             return None
         name = f'epoch={epoch:04d}-{self.monitor}={value:.4f}.ckpt'

@@ -1,11 +1,29 @@
 """Entry-point wrapper: bad input ends the script with its one clear message, not a traceback."""
-import sys
+from packnet_sfm.utils.errors import InputError, exit_with
 
-from packnet_sfm.utils.errors import InputError
+# Errors the scripts report as one line: bad input, missing files, a run that diverged.
+REPORTED = (InputError, FileNotFoundError, NotADirectoryError, PermissionError,
+            FloatingPointError)
+
+
+class PeerRankFailed(Exception):
+    """What a Horovod rank reports when it stopped because another rank failed."""
+
+    def __str__(self):
+        return 'stopped because another Horovod rank failed; its error is above'
+
+
+def stopped_by_another_rank(error):
+    """Whether `error` is Horovod shutting down after an exception on another rank."""
+    return any(cls.__name__ == 'HorovodInternalError' for cls in type(error).__mro__)
 
 
 def run_cli(main):
     try:
         main()
-    except (InputError, FileNotFoundError) as error:
-        sys.exit(f'error: {error}')
+    except REPORTED as error:
+        exit_with(error)
+    except Exception as error:
+        if not stopped_by_another_rank(error):
+            raise
+        exit_with(PeerRankFailed())

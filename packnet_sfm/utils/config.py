@@ -1,6 +1,8 @@
 """Configuration: a YAML (or a checkpoint's stored config) merged over configs/default_config.py,
-then `KEY VALUE` overrides. Unknown keys and wrong types fail with the key, the closest known
-keys and what was expected; an int is accepted where the default is a float."""
+then `KEY VALUE` overrides. A YAML may start with `_BASE_: other.yaml` (relative to the file):
+the base chain is merged first, so the file holds only what it changes. Unknown keys and wrong
+types fail with the key, the file, the closest known keys and what was expected; an int is
+accepted where the default is a float."""
 import difflib
 from pathlib import Path
 
@@ -95,21 +97,41 @@ def to_dict(cfg):
     return cfg
 
 
-def load_config(path, opts=()):
-    """Defaults, then a YAML file or the config stored in a checkpoint, then overrides."""
+BASE_KEY = '_BASE_'
+
+
+def read_yaml_chain(path, children=()):
+    """[(path, data), ...] of a YAML file and its `_BASE_` ancestors, the root base first."""
     path = Path(path)
     if not path.is_file():
-        raise ConfigError(f"Config file '{path}' does not exist")
+        child = f" (the {BASE_KEY} of '{children[-1]}')" if children else ''
+        raise ConfigError(f"Config file '{path}'{child} does not exist")
+    if path.resolve() in [child.resolve() for child in children]:
+        chain = ' -> '.join(str(p) for p in (*children, path))
+        raise ConfigError(f"{BASE_KEY} cycle: {chain}; remove one of these {BASE_KEY} lines")
+    with open(path) as f:
+        data = yaml.safe_load(f) or {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"Config file '{path}' must hold a mapping of keys")
+    base = data.pop(BASE_KEY, None)
+    if base is None:
+        return [(path, data)]
+    if not isinstance(base, str):
+        raise ConfigError(f"{BASE_KEY} in '{path}' must be one file name, not {base!r}")
+    return read_yaml_chain(path.parent / base, (*children, path)) + [(path, data)]
+
+
+def load_config(path, opts=()):
+    """Defaults, then a YAML file (after its bases) or the config stored in a checkpoint,
+    then overrides."""
+    path = Path(path)
     cfg = get_cfg_defaults()
-    if path.suffix == '.ckpt':
+    if path.suffix == '.ckpt' and path.is_file():
         from packnet_sfm.utils.checkpoint import load_checkpoint
         merge_dict(cfg, load_checkpoint(path)['config'], source=str(path))
     else:
-        with open(path) as f:
-            data = yaml.safe_load(f) or {}
-        if not isinstance(data, dict):
-            raise ConfigError(f"Config file '{path}' must hold a mapping of keys")
-        merge_dict(cfg, data, source=str(path))
+        for source, data in read_yaml_chain(path):
+            merge_dict(cfg, data, source=str(source))
     merge_opts(cfg, list(opts))
     return cfg
 

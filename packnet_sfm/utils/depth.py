@@ -4,6 +4,8 @@ import math
 import torch
 import torch.nn.functional as F
 
+from packnet_sfm.utils.config import ConfigError
+
 METRIC_NAMES = ('abs_rel', 'sq_rel', 'rmse', 'rmse_log', 'log10', 'mae', 'a1', 'a2', 'a3')
 # Garg et al. crop as fractions of (height, height, width, width): rows y1:y2, columns x1:x2.
 GARG_CROP = (0.40810811, 0.99189189, 0.03594771, 0.96405229)
@@ -29,7 +31,7 @@ def crop_mask(shape, crop, device=None):
     if not crop:
         return mask.fill_(True)
     if crop != 'garg':
-        raise ValueError(f"Unknown evaluation.crop '{crop}'; use '' or 'garg'")
+        raise ConfigError(f"Unknown evaluation.crop '{crop}'; use '' or 'garg'")
     y1, y2, x1, x2 = GARG_CROP
     mask[int(y1 * height):int(y2 * height), int(x1 * width):int(x2 * width)] = True
     return mask
@@ -48,14 +50,17 @@ def evaluated_region(shape, crop, image_sizes=None, device=None):
 
 
 def compute_depth_metrics_per_image(gt, pred, min_depth=0.0, max_depth=None, crop=None,
-                                    use_gt_scale=False, image_sizes=None):
+                                    use_gt_scale=False, include_min=False, include_max=True,
+                                    image_sizes=None):
     """Depth metrics of each image of a batch.
 
     gt, pred: [B,1,H,W] depth in metres (pred is resized bilinearly to gt's size if needed).
-    A pixel is evaluated where gt is finite, min_depth < gt (and gt <= max_depth when given),
-    inside the crop (of each image's `image_sizes` region when the maps are padded, see
-    `evaluated_region`). pred is median-scaled per image when `use_gt_scale` (packnet-sfm order),
-    then clamped to [max(min_depth, MIN_PRED_DEPTH), max_depth].
+    A pixel is evaluated where gt is finite, min_depth < gt (<= with `include_min`) and, when
+    max_depth is given, gt <= max_depth (< without `include_max`), inside the crop (the named
+    protocols of utils/protocols.py set these; with `image_sizes`, the crop of each image's
+    region of zero-padded maps, see `evaluated_region`). pred is median-scaled per image when
+    `use_gt_scale` (packnet-sfm order), then clamped to [max(min_depth, MIN_PRED_DEPTH),
+    max_depth].
     Returns {metric: [B] float64 tensor} plus 'valid': [B] bool, False for images with no
     evaluated pixel (their metrics are NaN).
     """
@@ -64,9 +69,9 @@ def compute_depth_metrics_per_image(gt, pred, min_depth=0.0, max_depth=None, cro
     region = evaluated_region(gt.shape[-2:], crop, image_sizes, gt.device)
     gt = gt.detach().double().flatten(1)
     pred = pred.detach().double().flatten(1)
-    mask = (gt > min_depth) & torch.isfinite(gt) & region
+    mask = ((gt >= min_depth) if include_min else (gt > min_depth)) & torch.isfinite(gt) & region
     if max_depth:
-        mask &= gt <= max_depth
+        mask &= (gt <= max_depth) if include_max else (gt < max_depth)
     count = mask.sum(dim=1)
 
     if use_gt_scale:
@@ -99,14 +104,15 @@ def masked_median(x, mask):
     return torch.stack(medians)
 
 
-def compute_depth_metrics(gt, pred, min_depth=0.0, max_depth=None, crop=None, use_gt_scale=False):
+def compute_depth_metrics(gt, pred, **options):
     """Depth metrics averaged over the images that have an evaluated pixel.
 
-    Same arguments as `compute_depth_metrics_per_image`. Returns {metric: float} with the keys
-    of METRIC_NAMES plus 'num_images', the number of images averaged (weight it when combining
-    batches or ranks). With no valid image every metric is NaN and num_images is 0.
+    Same arguments as `compute_depth_metrics_per_image` (`options` by keyword). Returns
+    {metric: float} with the keys of METRIC_NAMES plus 'num_images', the number of images
+    averaged (weight it when combining batches or ranks). With no valid image every metric is
+    NaN and num_images is 0.
     """
-    per_image = compute_depth_metrics_per_image(gt, pred, min_depth, max_depth, crop, use_gt_scale)
+    per_image = compute_depth_metrics_per_image(gt, pred, **options)
     valid = per_image['valid']
     averaged = {name: per_image[name][valid].mean().item() if valid.any() else math.nan
                 for name in METRIC_NAMES}

@@ -3,6 +3,8 @@ import importlib
 import inspect
 import pkgutil
 
+from packnet_sfm.utils.errors import InputError
+
 
 def available_classes(package):
     """Names of the modules (hence classes) in a package, e.g. every depth network."""
@@ -10,11 +12,12 @@ def available_classes(package):
     return sorted(m.name for m in pkgutil.iter_modules(module.__path__) if m.name[0].isupper())
 
 
-def load_class(name, package):
-    """Return class `name` from module `package.name`, or raise naming the known classes."""
+def load_class(name, package, key):
+    """Return class `name` from module `package.name`, or an error naming the config `key`
+    that asked for it and the known classes."""
     if name not in available_classes(package):
-        raise ValueError(
-            f"Unknown class '{name}' in {package}; known: {', '.join(available_classes(package))}")
+        raise InputError(f"Unknown class '{name}' in {key}; known: "
+                         f"{', '.join(available_classes(package))}")
     return getattr(importlib.import_module(f"{package}.{name}"), name)
 
 

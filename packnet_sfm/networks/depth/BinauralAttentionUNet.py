@@ -15,6 +15,7 @@ import torch.nn as nn
 
 from packnet_sfm.networks.layers.attention import BinauralCrossAttention
 from packnet_sfm.networks.layers.unet_blocks import UNetDecoder, UNetEncoder, named_features
+from packnet_sfm.utils.config import ConfigError
 
 
 class BinauralAttentionUNet(nn.Module):
@@ -46,8 +47,8 @@ class BinauralAttentionUNet(nn.Module):
 
     def forward(self, audio, return_features=False):
         if audio.dim() != 4 or audio.shape[1] != 2:
-            raise ValueError('BinauralAttentionUNet needs audio [B, 2, H, W] (left, right '
-                             f'spectrograms), got {tuple(audio.shape)}')
+            raise ConfigError('BinauralAttentionUNet needs audio [B, 2, H, W] (left, right '
+                              f'spectrograms), got {tuple(audio.shape)}')
         encoded = self.encode(audio[:, :1], audio[:, 1:])
         decoded = self.decoder(encoded)
         output = {'depth': [torch.sigmoid(self.head(decoded[-1])) * self.max_depth]}
@@ -73,9 +74,9 @@ def check_attention_levels(levels, channels, num_heads):
     key = 'model.depth_net.BinauralAttentionUNet'
     for level in levels:
         if level not in range(1, len(channels) + 1):
-            raise ValueError(f'{key}.attention_levels: level {level} does not exist; '
-                             f'use levels 1..{len(channels)}')
+            raise ConfigError(f'{key}.attention_levels: level {level} does not exist; '
+                              f'use levels 1..{len(channels)}')
         if channels[level - 1] % num_heads or channels[level - 1] % 4:
-            raise ValueError(f'{key}: level {level} has {channels[level - 1]} channels, which '
-                             f'must be divisible by num_heads ({num_heads}) and by 4; change '
-                             'num_heads, base_channels or attention_levels')
+            raise ConfigError(f'{key}: level {level} has {channels[level - 1]} channels, which '
+                              f'must be divisible by num_heads ({num_heads}) and by 4; change '
+                              'num_heads, base_channels or attention_levels')

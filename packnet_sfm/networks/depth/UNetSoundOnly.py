@@ -5,8 +5,12 @@ Architecture (unet_256): 8 stride-2 4x4 convolutions (256 -> 1) with ngf * (1, 2
 the level's input (the skip) and the upsampled inner result. BatchNorm after every
 convolution except the two outermost ones and the innermost down convolution; no convolution
 has a bias except the last transposed convolution. LeakyReLU(0.2) before each down
-convolution but the first, ReLU before each transposed convolution, Sigmoid output scaled by
-`max_depth`. 54,408,833 parameters for unet_256 at ngf 64, 41,823,873 for unet_128 (7 levels).
+convolution but the first, ReLU before each transposed convolution. Output head (`output`):
+'official' is the official network's, a Sigmoid when depth is normalised (the batch's
+max_depth is 1) and a ReLU (metres, unbounded above) when it is not; 'bounded' is
+sigmoid * max_depth in both cases. Weights start as pix2pix initialises them: convolution and
+transposed-convolution weights N(0, 0.02), BatchNorm weights N(1, 0.02), every bias 0.
+54,408,833 parameters for unet_256 at ngf 64, 41,823,873 for unet_128 (7 levels).
 
 Skip semantics: the original applies its LeakyReLU in place to the level input, so the skip
 it concatenates is LeakyReLU(x) rather than x. Here activations are not in place and the skip
@@ -19,8 +23,22 @@ import torch
 import torch.nn as nn
 
 from packnet_sfm.networks.layers.unet_blocks import named_features
+from packnet_sfm.utils.config import ConfigError
 
 GENERATOR_DOWNSAMPLINGS = {'unet_128': 7, 'unet_256': 8}
+OUTPUT_HEADS = ('official', 'bounded')
+INIT_GAIN = 0.02
+
+
+def init_pix2pix(module):
+    """pix2pix initialisation of one module (use with `net.apply`)."""
+    if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d)):
+        nn.init.normal_(module.weight, 0.0, INIT_GAIN)
+        if module.bias is not None:
+            nn.init.zeros_(module.bias)
+    elif isinstance(module, nn.modules.batchnorm._BatchNorm):
+        nn.init.normal_(module.weight, 1.0, INIT_GAIN)
+        nn.init.zeros_(module.bias)
 
 
 class UNetSkipBlock(nn.Module):
@@ -72,7 +90,9 @@ class UNetSoundOnly(nn.Module):
     input_nc : audio channels (2: left and right spectrograms).
     use_dropout : Dropout(0.5) after the up convolutions of the ngf*8 levels that wrap the
         innermost one (3 of them for unet_256, 2 for unet_128).
-    max_depth : the output is sigmoid * max_depth (1.0 for normalised depth).
+    output : 'official' (Sigmoid for normalised depth, ReLU otherwise) or 'bounded'
+        (sigmoid * max_depth).
+    max_depth : the largest depth in the batch's units (1.0 for normalised depth).
 
     forward(audio, return_features=False) -> {'depth': [depth]}, plus with return_features
     'features': {'x1'..'xN'} the down-convolution outputs at 1/2 .. 1/2**N resolution.
@@ -81,33 +101,47 @@ class UNetSoundOnly(nn.Module):
     input_keys = ('audio',)
 
     def __init__(self, generator='unet_256', ngf=64, input_nc=2, use_dropout=False,
-                 max_depth=1.0):
+                 output='official', max_depth=1.0):
         super().__init__()
         if generator not in GENERATOR_DOWNSAMPLINGS:
-            raise ValueError(f"model.depth_net.UNetSoundOnly.generator: unknown '{generator}'; "
-                             f"use one of {sorted(GENERATOR_DOWNSAMPLINGS)}")
+            raise ConfigError(f"model.depth_net.UNetSoundOnly.generator: unknown '{generator}'; "
+                              f"use one of {sorted(GENERATOR_DOWNSAMPLINGS)}")
+        if output not in OUTPUT_HEADS:
+            raise ConfigError(f"model.depth_net.UNetSoundOnly.output: unknown '{output}'; use "
+                              f"one of {OUTPUT_HEADS}")
         self.num_downsamplings = GENERATOR_DOWNSAMPLINGS[generator]
-        self.max_depth = max_depth
+        self.output, self.max_depth = output, max_depth
         block = UNetSkipBlock(8 * ngf, 8 * ngf)
         for _ in range(self.num_downsamplings - 5):
             block = UNetSkipBlock(8 * ngf, 8 * ngf, inner=block, use_dropout=use_dropout)
         for multiplier in (4, 2, 1):
             block = UNetSkipBlock(multiplier * ngf, 2 * multiplier * ngf, inner=block)
         self.unet = UNetSkipBlock(1, ngf, inner=block, in_channels=input_nc, outermost=True)
+        self.apply(init_pix2pix)
+
+    @property
+    def input_multiple(self):
+        """Input sides must be multiples of this (one halving per downsampling)."""
+        return 2 ** self.num_downsamplings
+
+    def head(self, raw):
+        """Depth from the last transposed convolution's output (see `output`)."""
+        if self.output == 'official' and self.max_depth != 1.0:
+            return torch.relu(raw)
+        return torch.sigmoid(raw) * self.max_depth
 
     def forward(self, audio, return_features=False):
         self._check_size(audio)
         features = []
-        depth = torch.sigmoid(self.unet(audio, features)) * self.max_depth
-        output = {'depth': [depth]}
+        output = {'depth': [self.head(self.unet(audio, features))]}
         if return_features:
             output['features'] = named_features('x', features)
         return output
 
     def _check_size(self, audio):
-        multiple = 2 ** self.num_downsamplings
+        multiple = self.input_multiple
         if audio.dim() != 4 or audio.shape[-1] % multiple or audio.shape[-2] % multiple:
-            raise ValueError(
+            raise ConfigError(
                 f'UNetSoundOnly with {self.num_downsamplings} downsamplings needs audio '
                 f'[B, C, H, W] with H and W multiples of {multiple}, got {tuple(audio.shape)}; '
                 f'set datasets.batvision.image_size or model.depth_net.UNetSoundOnly.generator')

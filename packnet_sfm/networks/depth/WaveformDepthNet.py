@@ -13,6 +13,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from packnet_sfm.networks.layers.unet_blocks import ConvBlock, named_features
+from packnet_sfm.utils.config import ConfigError
 
 GRID = 4            # side of the 2-D map the pooled sequence is reshaped to
 STRIDE = 4          # temporal stride of each encoder stage
@@ -42,9 +43,9 @@ class WaveformDepthNet(nn.Module):
         super().__init__()
         num_up = math.log2(output_size / GRID) if output_size >= 2 * GRID else 0
         if num_up < 1 or not num_up.is_integer():
-            raise ValueError(f'model.depth_net.WaveformDepthNet.output_size must be {GRID} '
-                             f'times a power of two (e.g. 64, 128, 256), got {output_size}; '
-                             f'set it to datasets.batvision.image_size')
+            raise ConfigError(f'model.depth_net.WaveformDepthNet.output_size must be {GRID} '
+                              f'times a power of two (e.g. 64, 128, 256), got {output_size}; '
+                              f'set it to datasets.batvision.image_size')
         self.max_depth = max_depth
         self.in_channels = in_channels
         channels = [in_channels] + [base_channels * m for m in ENCODER_MULTIPLIERS]
@@ -55,9 +56,9 @@ class WaveformDepthNet(nn.Module):
 
     def forward(self, audio, return_features=False):
         if audio.dim() != 3 or audio.shape[1] != self.in_channels:
-            raise ValueError(f'WaveformDepthNet needs waveforms [B, {self.in_channels}, T], got '
-                             f'{tuple(audio.shape)}; set datasets.batvision.audio_format: '
-                             f'waveform')
+            raise ConfigError(f'WaveformDepthNet needs waveforms [B, {self.in_channels}, T], got '
+                              f'{tuple(audio.shape)}; set datasets.batvision.audio_format: '
+                              f'waveform')
         encoded, x = [], audio
         for stage in self.encoder:
             x = stage(x)

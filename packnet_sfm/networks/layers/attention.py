@@ -4,6 +4,8 @@ import math
 import torch
 import torch.nn as nn
 
+from packnet_sfm.utils.config import ConfigError
+
 
 def sinusoidal_encoding_2d(channels, height, width, device=None, dtype=None):
     """Positional encoding [H*W, C] of a HxW grid (row-major, as `tokens` flattens it).
@@ -12,7 +14,7 @@ def sinusoidal_encoding_2d(channels, height, width, device=None, dtype=None):
     at C/4 geometric frequencies from 1 to 1/10000 (the Transformer encoding, per axis).
     """
     if channels % 4:
-        raise ValueError(f'2D sinusoidal encoding needs channels divisible by 4, got {channels}')
+        raise ConfigError(f'2D sinusoidal encoding needs channels divisible by 4, got {channels}')
     quarter = channels // 4
     frequencies = torch.exp(
         torch.arange(quarter, device=device, dtype=torch.float32) * (-math.log(10000.0) / quarter))

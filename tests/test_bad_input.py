@@ -1,0 +1,321 @@
+"""Every kind of bad input ends the real script with one clear line on stderr naming the file
+or key, a non-zero exit and no traceback (data errors also when raised in DataLoader workers);
+bad samples are skipped only when asked; a run that stops leaves error.txt and last.ckpt."""
+import csv
+import importlib.util
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+from conftest import TINY_CONFIG
+
+from packnet_sfm.datasets.synthetic import generate_batvision
+
+REPO = Path(__file__).resolve().parents[1]
+SPLIT_KEYS = ('train', 'validation', 'test')
+
+
+def script(name, *args):
+    return subprocess.run([sys.executable, str(REPO / 'scripts' / name), *map(str, args)],
+                          capture_output=True, text=True, cwd=REPO, timeout=300)
+
+
+def assert_one_clear_line(result, *named):
+    """Non-zero exit, no traceback, the last stderr line `error: ...` naming every `named`."""
+    assert result.returncode != 0, result.stdout
+    assert 'Traceback' not in result.stderr, result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith('error: '), result.stderr
+    for text in named:
+        assert str(text) in last, last
+    return last
+
+
+def data_overrides(root, workers=0):
+    """Overrides pointing every split at `root`, with `workers` loader workers."""
+    opts = []
+    for key in SPLIT_KEYS:
+        opts += [f'datasets.{key}.path', f"['{root}']", f'datasets.{key}.num_workers', workers]
+    return opts
+
+
+@pytest.fixture
+def bv2(tiny_bv2, tmp_path):
+    """A private copy of the tiny V2 set, to break."""
+    root = tmp_path / 'bv2'
+    shutil.copytree(tiny_bv2, root)
+    return root
+
+
+def train_row(root, location='Room000'):
+    """The first training recording of a location: (its CSV row, its files)."""
+    with open(root / location / 'train.csv', newline='') as f:
+        row = next(csv.DictReader(f))
+    return row, {kind: root / row[f'{kind} path'] / row[f'{kind} file name']
+                 for kind in ('audio', 'depth', 'camera')}
+
+
+def wav(path, frames=20000, rate=44100, channels=2):
+    sf.write(path, np.zeros((frames, channels)), rate, subtype='PCM_32')
+
+
+def truncate(path, keep=0.5):
+    data = path.read_bytes()
+    path.write_bytes(data[:int(len(data) * keep)])
+
+
+BREAKERS = {
+    'missing WAV': lambda files: files['audio'].unlink(),
+    'random bytes as WAV': lambda files: files['audio'].write_bytes(os.urandom(5000)),
+    'truncated WAV': lambda files: truncate(files['audio'], 0.2),
+    '16 kHz WAV': lambda files: wav(files['audio'], rate=16000),
+    'mono WAV': lambda files: wav(files['audio'], channels=1),
+    'short WAV': lambda files: wav(files['audio'], frames=5000),
+    'V2 depth float64': lambda files: np.save(files['depth'], np.ones((720, 1280))),
+    'wrong depth shape': lambda files: np.save(files['depth'], np.ones((480, 640), np.uint16)),
+    'all-zero depth': lambda files: np.save(files['depth'], np.zeros((720, 1280), np.uint16)),
+    'corrupt .npy': lambda files: truncate(files['depth'], 0.5),
+}
+FILE_OF = {'missing WAV': 'audio', 'random bytes as WAV': 'audio', 'truncated WAV': 'audio',
+           '16 kHz WAV': 'audio', 'mono WAV': 'audio', 'short WAV': 'audio'}
+
+
+@pytest.mark.parametrize('workers', [0, 2])
+@pytest.mark.parametrize('breaker', sorted(BREAKERS))
+def test_bad_recordings_name_the_file_and_csv_row(bv2, tiny_config, breaker, workers):
+    _, files = train_row(bv2)
+    BREAKERS[breaker](files)
+    result = script('train.py', tiny_config, *data_overrides(bv2, workers))
+    path = files[FILE_OF.get(breaker, 'depth')]
+    assert_one_clear_line(result, path, 'row 2 of', 'Room000')
+
+
+@pytest.fixture(scope='module')
+def tiny_bv1(tmp_path_factory):
+    root = tmp_path_factory.mktemp('bv1')
+    generate_batvision('v1', root, locations=1, samples_per_location=4, seed=5, workers=1)
+    return root
+
+
+def test_v1_left_ear_without_right(tiny_bv1, tiny_config, tmp_path):
+    root = tmp_path / 'bv1'
+    shutil.copytree(tiny_bv1, root)
+    with open(root / 'train.csv', newline='') as f:
+        right = root / next(csv.DictReader(f))['audio path right']
+    right.unlink()
+    result = script('train.py', tiny_config, 'datasets.train.dataset', '[BatvisionV1]',
+                    'datasets.validation.path', '[]', *data_overrides(root)[:4])
+    assert_one_clear_line(result, right, 'Missing audio file')
+
+
+def test_mel_spectrogram_on_v1(tiny_bv1, tiny_config):
+    result = script('train.py', tiny_config, 'datasets.train.dataset', '[BatvisionV1]',
+                    'datasets.batvision.audio_format', 'mel_spectrogram',
+                    *data_overrides(tiny_bv1))
+    assert_one_clear_line(result, 'datasets.batvision.audio_format')
+
+
+def remove_split_csvs(root):
+    for location in root.iterdir():
+        (location / 'train.csv').unlink()
+
+
+@pytest.mark.parametrize('case, change, named', [
+    ('missing root', lambda root: shutil.rmtree(root), ['is not a folder']),
+    ('root without CSV', remove_split_csvs, ['No location under', 'train.csv']),
+    ('CSV missing a column', lambda root: (root / 'Room000' / 'train.csv').write_text(
+        'audio path,depth path\nRoom000/audio,Room000/depth\n'), ['train.csv', 'audio file name']),
+    ('empty split CSV', lambda root: [(loc / 'train.csv').write_text(
+        (loc / 'train.csv').read_text().splitlines()[0] + '\n') for loc in root.iterdir()],
+     ['no recordings', 'train']),
+])
+def test_bad_roots_name_the_root_or_csv(bv2, tiny_config, case, change, named):
+    change(bv2)
+    assert_one_clear_line(script('train.py', tiny_config, *data_overrides(bv2)), *named)
+
+
+@pytest.mark.parametrize('overrides, named', [
+    (['arch.max_epoch', 2], ["Unknown config key 'arch.max_epoch'", 'arch.max_epochs']),
+    (['arch.max_epochs', 'many'], ['arch.max_epochs', 'expects int']),
+    (['model.loss.supervised_method', 'sparse-l3'], ['model.loss.supervised_method', 'l3']),
+    (['model.depth_net.name', 'UNetNope'], ['model.depth_net.name', 'UNetNope']),
+    (['datasets.train.batch_size', 0], ['datasets.train.batch_size']),
+    (['datasets.validation.batch_size', -2], ['datasets.validation.batch_size']),
+    (['datasets.train.num_workers', -1], ['datasets.train.num_workers']),
+    (['datasets.batvision.image_size', 96], ['datasets.batvision.image_size', 'multiples of 128']),
+    (['datasets.train.split', '[train, val]'], ['datasets.train.dataset, .path and .split']),
+    (['datasets.train.on_bad_sample', 'ignore'], ['datasets.train.on_bad_sample']),
+    (['evaluation.protocol', 'eigen'], ['evaluation.protocol']),
+])
+def test_bad_config_values_name_the_key(tiny_config, overrides, named):
+    assert_one_clear_line(script('train.py', tiny_config, *overrides), *named)
+
+
+def test_int_for_a_float_key_is_accepted(tiny_config):
+    result = script('train.py', tiny_config, 'model.optimizer.lr', 1, 'arch.max_epochs', 0)
+    assert result.returncode == 0, result.stderr
+
+
+def test_unwritable_output_folder(tiny_config, tmp_path):
+    blocker = tmp_path / 'a_file'
+    blocker.write_text('not a folder')
+    result = script('train.py', tiny_config, 'checkpoint.filepath', blocker / 'runs')
+    assert_one_clear_line(result, 'checkpoint.filepath', blocker)
+
+
+@pytest.fixture(scope='module')
+def trained(tiny_bv2, tmp_path_factory):
+    """A run folder of one trained epoch."""
+    folder = tmp_path_factory.mktemp('trained')
+    config = folder / 'tiny.yaml'
+    config.write_text(TINY_CONFIG.format(data=tiny_bv2, runs=folder / 'runs'))
+    result = script('train.py', config, 'arch.max_epochs', 1)
+    assert result.returncode == 0, result.stderr
+    return next((folder / 'runs').iterdir())
+
+
+def test_truncated_checkpoint_on_resume_and_eval(trained, tmp_path):
+    broken = tmp_path / 'broken.ckpt'
+    broken.write_bytes((trained / 'last.ckpt').read_bytes()[:5000])
+    assert_one_clear_line(script('train.py', broken), broken, 'corrupt')
+    assert_one_clear_line(script('eval.py', '--checkpoint', broken), broken, 'corrupt')
+
+
+def test_missing_checkpoint(tmp_path):
+    missing = tmp_path / 'nope.ckpt'
+    assert_one_clear_line(script('eval.py', '--checkpoint', missing), missing)
+    assert_one_clear_line(script('train.py', missing), missing)
+
+
+def test_eval_on_a_missing_split(trained, tmp_path):
+    result = script('eval.py', '--checkpoint', trained / 'last.ckpt', '--split', 'test',
+                    'datasets.test.path', f"['{tmp_path}']")
+    assert_one_clear_line(result, tmp_path, 'test.csv')
+
+
+# ---------------------------------------------------------------- skipping, only when asked
+
+def break_two_recordings(root):
+    """Two training recordings of different locations made unreadable; their files."""
+    broken = []
+    for location in ('Room000', 'Room001'):
+        _, files = train_row(root, location)
+        files['audio'].write_bytes(b'not a wav')
+        broken.append(files['audio'])
+    return broken
+
+
+def test_skip_trains_counts_and_lists_the_bad_samples(bv2, tiny_config):
+    broken = break_two_recordings(bv2)
+    result = script('train.py', tiny_config, *data_overrides(bv2, 2),
+                    'datasets.train.on_bad_sample', 'skip', 'datasets.max_bad_fraction', 0.5)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.count('| 2 bad samples skipped') == 2          # each of 2 epochs
+    run_dir = next((tiny_config.parent / 'runs').iterdir())
+    with open(run_dir / 'bad_samples.csv', newline='') as f:
+        rows = list(csv.DictReader(f))
+    assert [row['epoch'] for row in rows] == ['1', '1', '2', '2']
+    assert sorted({row['message'].split(' (listed')[0].split()[-1] for row in rows}) == \
+        sorted(str(path) for path in broken)
+
+
+def test_too_many_bad_samples_stop_the_run_clearly(bv2, tiny_config):
+    break_two_recordings(bv2)
+    result = script('train.py', tiny_config, *data_overrides(bv2),
+                    'datasets.train.on_bad_sample', 'skip')
+    last = assert_one_clear_line(result, 'datasets.max_bad_fraction', 'scripts/check_dataset.py')
+    run_dir = next((tiny_config.parent / 'runs').iterdir())
+    assert (run_dir / 'error.txt').read_text().strip().endswith(last.removeprefix('error: '))
+    assert not (run_dir / 'last.ckpt').exists()       # no epoch finished
+
+
+def test_a_run_stopped_mid_way_keeps_its_last_epoch_and_error(bv2, tiny_config, monkeypatch):
+    """Break a recording after the first epoch: the run stops in epoch 2 and keeps the
+    checkpoint of epoch 1 and a one-line error.txt."""
+    from packnet_sfm.trainers import run as run_module
+    from packnet_sfm.trainers.trainer import Trainer
+    from packnet_sfm.utils.checkpoint import load_checkpoint
+
+    real_end_epoch = Trainer.end_epoch
+
+    def end_epoch_then_break(self, epoch, *args):
+        real_end_epoch(self, epoch, *args)
+        for location in ('Room000', 'Room001'):
+            train_row(bv2, location)[1]['depth'].write_bytes(b'garbage')
+
+    monkeypatch.setattr(Trainer, 'end_epoch', end_epoch_then_break)
+    with pytest.raises(ValueError, match='depth'):
+        run_module.train(tiny_config, data_overrides(bv2))
+    run_dir = next((tiny_config.parent / 'runs').iterdir())
+    assert load_checkpoint(run_dir / 'last.ckpt')['epoch'] == 1
+    lines = (run_dir / 'error.txt').read_text().splitlines()
+    assert len(lines) == 1 and lines[0].startswith('BatvisionDataError: Cannot read depth file')
+
+
+def horovodrun(*args):
+    command = [Path(sys.executable).with_name('horovodrun'), '-np', '2', '-H', 'localhost:2',
+               '--gloo', sys.executable, REPO / 'scripts' / 'train.py', *map(str, args)]
+    result = subprocess.run(command, capture_output=True, text=True, cwd=REPO, timeout=300)
+    assert result.returncode != 0
+    output = result.stdout + result.stderr
+    assert '<stderr>:Traceback' not in output, output
+    return output
+
+
+@pytest.mark.horovod
+@pytest.mark.skipif(importlib.util.find_spec('horovod') is None, reason='needs Horovod')
+def test_horovod_ranks_report_a_bad_input_once(bv2, tiny_config):
+    """Both ranks meet a bad config value; one rank meets a bad recording (batch 1: no sample
+    is dropped). Each message is printed once."""
+    output = horovodrun(tiny_config, 'model.loss.supervised_method', 'sparse-l3')
+    assert output.count("error: model.loss.supervised_method 'sparse-l3'") == 1, output
+    _, files = train_row(bv2)
+    files['audio'].write_bytes(b'not a wav')
+    output = horovodrun(tiny_config, *data_overrides(bv2), 'datasets.train.batch_size', 1)
+    assert output.count(f'error: Cannot read WAV {files["audio"]}') == 1, output
+
+
+# ---------------------------------------------------------------- scripts/check_dataset.py
+
+def plant_five_problems(root):
+    """Five problems of different kinds in a V2 root; {file: kind}."""
+    rows = [train_row(root, location)[1] for location in ('Room000', 'Room001')]
+    wav(rows[0]['audio'], frames=3000)
+    rows[1]['audio'].write_bytes(b'RIFF0000garbage')
+    np.save(rows[1]['depth'], np.ones((720, 1280)))
+    (root / 'Room001' / 'val.csv').unlink()
+    with open(root / 'Room000' / 'test.csv', newline='') as f:
+        test_row = next(csv.DictReader(f))
+    camera = root / test_row['camera path'] / test_row['camera file name']
+    camera.write_bytes(b'not a jpeg')
+    return {rows[0]['audio']: 'short audio', rows[1]['audio']: 'corrupt file',
+            rows[1]['depth']: 'depth format', root / 'Room001' / 'val.csv': 'split file',
+            camera: 'camera'}
+
+
+def test_check_dataset_finds_exactly_the_planted_problems(bv2, tmp_path):
+    clean = script('check_dataset.py', bv2, '--format', 'batvision_v2', '--workers', 2)
+    assert clean.returncode == 0, clean.stdout + clean.stderr
+    assert 'No problem found.' in clean.stdout
+    planted = plant_five_problems(bv2)
+    report = tmp_path / 'problems.csv'
+    result = script('check_dataset.py', bv2, '--format', 'batvision_v2', '--workers', 2,
+                    '--report', report)
+    assert result.returncode == 1 and 'Traceback' not in result.stderr
+    with open(report, newline='') as f:
+        found = {Path(row['file']): row['kind'] for row in csv.DictReader(f)}
+    assert found == planted
+    for kind in set(planted.values()):
+        assert kind in result.stdout
+
+
+def test_check_dataset_on_v1_and_a_missing_root(tiny_bv1, tmp_path):
+    result = script('check_dataset.py', tiny_bv1, '--format', 'batvision_v1')
+    assert result.returncode == 0 and 'No problem found.' in result.stdout
+    assert_one_clear_line(script('check_dataset.py', tmp_path / 'nope', '--format',
+                                 'batvision_v1'), tmp_path / 'nope')
