@@ -13,7 +13,7 @@ import pytest
 from packnet_sfm.datasets.builder import depth_units
 from packnet_sfm.datasets.KITTIDataset import KITTIDataset
 from packnet_sfm.models import build_model
-from packnet_sfm.utils.checkpoint import save_checkpoint
+from packnet_sfm.utils.checkpoint import load_checkpoint, save_checkpoint
 from packnet_sfm.utils.cli import run_cli
 from packnet_sfm.utils.config import load_config, to_dict
 
@@ -173,3 +173,13 @@ def test_v2_locations_sharing_file_names_each_get_their_outputs(infer, tiny_conf
     error = infer('--checkpoint', checkpoint, '--input', tiny_bv2,
                   '--output', tmp_path / 'out', '--image-shape', 64, 64)
     assert error.startswith('error: --image-shape is for RGB checkpoints')
+
+    # a checkpoint whose model computes the features itself gets the cut waveforms
+    state = load_checkpoint(checkpoint)
+    on_device = load_config(tiny_config, ['datasets.batvision.features_on', 'device'])
+    save_checkpoint({**state, 'config': to_dict(on_device)}, tmp_path / 'device.ckpt')
+    assert infer('--checkpoint', tmp_path / 'device.ckpt', '--input', recordings[0],
+                 '--output', tmp_path / 'device', '--save', 'npy') == ''
+    expected = tmp_path / 'out' / recordings[0].relative_to(tiny_bv2).with_suffix('.npy')
+    assert np.allclose(np.load(tmp_path / 'device' / f'{recordings[0].stem}.npy'),
+                       np.load(expected), atol=1e-4)
