@@ -2,6 +2,17 @@
 over this tree; a key that is not here is an error (see packnet_sfm/utils/config.py)."""
 from yacs.config import CfgNode as CN
 
+
+class SplitOptions(CN):
+    """Per-split values of a dataset option node (`datasets.train.kitti` over `datasets.kitti`):
+    empty by default, it accepts the keys of `defaults` with their types (checked by
+    packnet_sfm/utils/config.py); a key it does not set falls back to `defaults`."""
+
+    def __init__(self, defaults=None):
+        super().__init__()
+        self.__dict__['defaults'] = defaults
+
+
 _C = CN()
 _C.name = ''                            # experiment name, the last part of the run folder name
 
@@ -217,11 +228,20 @@ _C.datasets.batvision.features_on = 'loader'        # 'loader' | 'device': the l
 _C.datasets.kitti = CN()
 _C.datasets.kitti.depth_type = 'groundtruth'        # 'groundtruth' (proj_depth PNGs) | 'velodyne'
 _C.datasets.kitti.input_depth_type = ''             # '' | 'velodyne': sparse LiDAR as input_depth
-_C.datasets.kitti.back_context = 0                  # previous frames in rgb_context
-_C.datasets.kitti.forward_context = 0               # next frames in rgb_context
+_C.datasets.kitti.back_context = 0                  # previous frames in rgb_context (training
+_C.datasets.kitti.forward_context = 0               # ... only: evaluation keeps every frame)
 _C.datasets.kitti.image_shape = [192, 640]          # (height, width), multiples of 32
 _C.datasets.kitti.max_depth = 80.0                  # metres; GT beyond it is not valid
 # --- end KITTI ---
+# Training augmentation (train split only, datasets that take RGB samples: KITTI).
+_C.datasets.augmentation = CN()
+_C.datasets.augmentation.flip_prob = 0.0            # horizontal flip of the whole sample
+_C.datasets.augmentation.brightness = 0.0           # colour jitter factors drawn from
+_C.datasets.augmentation.contrast = 0.0             # [1 - x, 1 + x], the same on a sample's
+_C.datasets.augmentation.saturation = 0.0           # target and context frames
+_C.datasets.augmentation.hue = 0.0                  # hue shift in [-x, x] turns (x <= 0.5)
+# Dataset option nodes that a split can override: datasets.<split>.<node>.<key>.
+DATASET_OPTION_NODES = ('batvision', 'kitti')
 
 
 def _split(split, batch_size, shuffle):
@@ -238,6 +258,8 @@ def _split(split, batch_size, shuffle):
     node.persistent_workers = False     # keep loader workers between epochs (random augmentations
     #                                     then do not resume exactly)
     node.prefetch_factor = 2            # batches each worker loads ahead
+    for name in DATASET_OPTION_NODES:   # e.g. datasets.validation.kitti.depth_type
+        node[name] = SplitOptions(_C.datasets[name])
     return node
 
 

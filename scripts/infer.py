@@ -1,68 +1,97 @@
-"""Predict depth from BatVision recordings: a V2 `.wav`, a V1 `*_left.npy` (its `*_right.npy`
-beside it), or a folder of them. Writes `<name>.npy` (depth in metres) and `<name>.png`.
+"""Predict depth (metres) with a trained checkpoint. No camera intrinsics are needed.
+
+RGB checkpoints (DepthResNet, ResNetSAN01, RGBDepthUNet) read an image, a video (frame by
+frame, `--every N`) or a folder of them (recursively); networks that take sparse depth read
+`--input-depth` (a KITTI uint16 PNG in 1/256 m or a .npy in metres: one file for one image,
+or a folder mirroring the image folder). Echo checkpoints read a BatVision V2 `.wav`, a V1
+`*_left.npy` (its `*_right.npy` beside it) or a folder of them. Outputs mirror the input tree
+under `--output`: <relative path>.npy|.npz|.png (a video's frames: <video>/<frame>.*), depth
+maps at the network's resolution, the PNG coloured with a legend of its range.
 
     python scripts/infer.py --checkpoint RUN/last.ckpt --input FILE_OR_DIR --output DIR
+        [--input-depth FILE_OR_DIR] [--save npy npz png] [--image-shape H W] [--every N]
+        [--batch-size B] [--device auto|cpu|cuda] [--color-max METRES]
 """
 import argparse
 from pathlib import Path
 
-import numpy as np
 import torch
 
-from packnet_sfm.datasets.audio import audio_features, echo_samples
-from packnet_sfm.datasets.batvision import BatvisionDataError
-from packnet_sfm.datasets.BatvisionV1Dataset import read_ears
-from packnet_sfm.datasets.BatvisionV2Dataset import read_stereo_wav
-from packnet_sfm.models import load_trained_model
+from packnet_sfm.inference import (
+    SAVE_FORMATS,
+    TorchPredictor,
+    audio_items,
+    batches,
+    rgb_image_shape,
+    rgb_items,
+    write_depth,
+)
 from packnet_sfm.utils.cli import run_cli
-from packnet_sfm.utils.config import load_config
+from packnet_sfm.utils.errors import InputError
 from packnet_sfm.utils.progress import progress
-from packnet_sfm.utils.visualization import colorize_depth, save_png
+
+RGB_ONLY_OPTIONS = ('input_depth', 'image_shape', 'every')
 
 
-def recordings(path):
-    """The recordings under `path`: .wav files and V1 left-ear .npy files."""
-    path = Path(path)
-    if not path.exists():
-        raise BatvisionDataError(f"Input {path} does not exist")
-    files = [path] if path.is_file() else sorted(
-        [*path.rglob('*.wav'), *path.rglob('*_left.npy')])
-    if not files:
-        raise BatvisionDataError(f"No .wav or *_left.npy recording under {path}")
-    return files
+def parse_args():
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('--checkpoint', required=True, help='a training checkpoint (.ckpt)')
+    parser.add_argument('--input', required=True, help='a file or a folder of them')
+    parser.add_argument('--output', required=True, help='folder for the outputs')
+    parser.add_argument('--input-depth', help='sparse depth: a file, or a folder mirroring '
+                                              '--input (RGB networks that take input depth)')
+    parser.add_argument('--save', nargs='+', choices=SAVE_FORMATS, default=['npy', 'png'],
+                        help='output formats (default: npy png)')
+    parser.add_argument('--image-shape', nargs=2, type=int, metavar=('H', 'W'),
+                        help="RGB network input size (default: the training split's)")
+    parser.add_argument('--every', type=int, help='videos: every N-th frame (default 1)')
+    parser.add_argument('--batch-size', type=int, default=4)
+    parser.add_argument('--device', default='auto', choices=('auto', 'cpu', 'cuda'))
+    parser.add_argument('--color-max', type=float,
+                        help="far end of the PNG colour scale in metres (default: each map's "
+                             '99th percentile)')
+    return parser.parse_args()
 
 
-def read_waveform(path, max_depth):
-    """Binaural float32 [2, T] as the matching dataset reads it."""
-    if path.suffix == '.wav':
-        return read_stereo_wav(str(path), echo_samples(max_depth), source='--input')
-    if path.name.endswith('_left.npy'):
-        right = path.with_name(path.name.replace('_left.npy', '_right.npy'))
-        return read_ears((str(path), str(right)), '--input')
-    raise BatvisionDataError(f"{path} is neither a V2 .wav nor a V1 *_left.npy recording")
+def items_for(predictor, args):
+    """The inputs the checkpoint's network reads, from the command line."""
+    keys = predictor.input_keys
+    if keys[0] == 'audio':
+        given = [f"--{name.replace('_', '-')}" for name in RGB_ONLY_OPTIONS
+                 if getattr(args, name) is not None]
+        if given:
+            raise InputError(f"{given[0]} is for RGB checkpoints in --checkpoint "
+                             f"{args.checkpoint} (an echo network): drop it")
+        return audio_items(args.input, predictor.cfg)
+    if args.input_depth is not None and 'input_depth' not in keys:
+        raise InputError(f"--input-depth given but the network in {args.checkpoint} reads "
+                         f"only {', '.join(keys)}: drop --input-depth")
+    shape = tuple(args.image_shape or rgb_image_shape(predictor.cfg))
+    if min(shape) < 64 or any(size % 32 for size in shape):
+        raise InputError(f"bad --image-shape {shape[0]} {shape[1]}: use multiples of 32 from "
+                         "64 up (the encoder halves the image five times)")
+    every = args.every or 1
+    if every < 1:
+        raise InputError(f"bad --every {every}: give a positive frame step")
+    if 'input_depth' in keys and args.input_depth is None:
+        print('No --input-depth: the network predicts from RGB alone')
+    return rgb_items(args.input, shape, args.input_depth, every)
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument('--checkpoint', required=True)
-    parser.add_argument('--input', required=True, help='a recording or a folder of them')
-    parser.add_argument('--output', required=True, help='folder for .npy and .png outputs')
-    args = parser.parse_args()
-
-    cfg = load_config(args.checkpoint)
-    options = cfg.datasets.batvision
-    model = load_trained_model(cfg, args.checkpoint)
+    args = parse_args()
+    if args.batch_size < 1:
+        raise InputError(f"bad --batch-size {args.batch_size}: give a positive number")
+    predictor = TorchPredictor(args.checkpoint, args.device)
     output = Path(args.output)
-    output.mkdir(parents=True, exist_ok=True)
-    for path in progress(recordings(args.input), desc='infer'):
-        features = audio_features(read_waveform(path, options.max_depth), options.audio_format,
-                                  options.image_size, options.preprocessing)
-        depth = model.infer({'audio': features[None]})[0, 0].numpy()
-        name = path.stem.removesuffix('_left')
-        np.save(output / f'{name}.npy', depth.astype(np.float32))
-        save_png(colorize_depth(depth, model.max_depth), output / f'{name}.png')
-    print(f'Wrote depth (.npy, metres) and pictures (.png) to {output}')
+    written = 0
+    for names, batch in progress(batches(items_for(predictor, args), args.batch_size),
+                                 desc='infer', unit='batch'):
+        for name, depth in zip(names, predictor(batch)):
+            write_depth(depth[0].numpy(), output / name, args.save, args.color_max)
+            written += 1
+    print(f"Wrote {written} depth maps (metres; {', '.join(args.save)}) under {output}")
 
 
 if __name__ == '__main__':

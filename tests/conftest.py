@@ -44,3 +44,30 @@ def tiny_config(tiny_bv2, tmp_path):
     path = tmp_path / 'tiny.yaml'
     path.write_text(TINY_CONFIG.format(data=tiny_bv2, runs=tmp_path / 'runs'))
     return path
+
+
+@pytest.fixture(scope='session')
+def kitti_synthetic(tmp_path_factory):
+    """A synthetic KITTI raw root: 1 drive x 6 frames at 64x128 (split eigen_zhou_files)."""
+    from packnet_sfm.datasets.synthetic import kitti
+    root = tmp_path_factory.mktemp('kitti_synthetic')
+    kitti.write_synthetic_kitti(root, num_drives=1, num_frames=6, height=64, width=128, seed=3)
+    return root
+
+
+@pytest.fixture
+def kitti_cfg(kitti_synthetic):
+    """cfg(*overrides): defaults with every split on the synthetic KITTI root (64x128 images,
+    split eigen_zhou_files, no workers), then the overrides."""
+    from configs.default_config import get_cfg_defaults
+    from packnet_sfm.utils.config import merge_opts
+
+    def make(*opts):
+        cfg = get_cfg_defaults()
+        for split in ('train', 'validation', 'test'):
+            merge_opts(cfg, [f'datasets.{split}.dataset', '[KITTI]', f'datasets.{split}.path',
+                             f"['{kitti_synthetic}']", f'datasets.{split}.split',
+                             '[data_splits/eigen_zhou_files.txt]',
+                             f'datasets.{split}.num_workers', '0'])
+        return merge_opts(cfg, ['datasets.kitti.image_shape', '[64, 128]', *opts])
+    return make

@@ -9,7 +9,12 @@ import torch
 from tensorboardX.proto import event_pb2
 
 from packnet_sfm.datasets.builder import build_dataset, depth_units
-from packnet_sfm.datasets.KITTIDataset import KITTIDataset, parse_split_line, velo_to_image
+from packnet_sfm.datasets.KITTIDataset import (
+    KITTIDataset,
+    parse_split_line,
+    project_lidar,
+    velo_to_image,
+)
 from packnet_sfm.datasets.synthetic import kitti as synthetic_kitti
 from packnet_sfm.losses.scale_adaptive_loss import ScaleAdaptiveLoss
 from packnet_sfm.models import build_model
@@ -232,3 +237,21 @@ def test_seed_004_configs_build_scale_adaptive_san_models(name):
     assert isinstance(loss, ScaleAdaptiveLoss)
     assert (loss.lambda_sg, loss.num_scales) == (0.5, 4)
     assert cfg.datasets.kitti.input_depth_type == 'velodyne'
+
+
+def test_synthetic_lidar_is_as_sparse_on_a_kitti_image_as_a_64_beam_scan(tmp_path):
+    """Projected through the calibration the loader reads, onto a 375x1242 image: about 5% of
+    the pixels (a real HDL-64E scan: ~4-5%), far fewer above the horizon than below."""
+    height, width = 375, 1242
+    K = synthetic_kitti.intrinsics(height, width)
+    synthetic_kitti.write_calibration(tmp_path, K, height, width)
+    rng = np.random.default_rng(0)
+    trajectory = synthetic_kitti.Trajectory(rng)
+    scene = synthetic_kitti.StreetScene(rng, length=100)
+    points = synthetic_kitti.scan_lidar(scene, trajectory.velo_to_world(0))
+    depth = project_lidar(points, velo_to_image(tmp_path, camera=2), (height, width))
+    measured = depth > 0
+    horizon = int(K[1, 2])
+    assert 0.03 < measured.mean() < 0.07, measured.mean()
+    assert measured[:horizon].mean() < 0.3 * measured[horizon:].mean()
+    assert len(synthetic_kitti.LIDAR_ELEVATIONS) == 64

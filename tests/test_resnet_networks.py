@@ -163,7 +163,6 @@ def test_size_not_multiple_of_32_names_the_fix():
 
 def test_san_training_output_has_both_branches_and_consistency():
     net = ResNetSAN01('18nt', use_film=True, film_scales=[0, 2]).train()
-    torch.nn.init.constant_(net.bias, 1.0)
     output = net(torch.rand(2, 3, 64, 96), sparse_depth(2, 64, 96))
     assert set(output) == {'depth', 'depth_rgb', 'feature_consistency'}
     assert [d.shape for d in output['depth']] == [d.shape for d in output['depth_rgb']]
@@ -174,7 +173,6 @@ def test_san_training_output_has_both_branches_and_consistency():
 def test_san_branch_acts_only_where_input_depth_is_measured():
     torch.manual_seed(0)
     net = ResNetSAN01('18nt', use_film=True).eval()
-    torch.nn.init.constant_(net.bias, 1.0)     # as after training: depth features mixed in
     rgb = torch.rand(1, 3, 64, 96)
     with torch.no_grad():
         rgb_only = net(rgb)['depth'][0]
@@ -182,6 +180,16 @@ def test_san_branch_acts_only_where_input_depth_is_measured():
         completed = net(rgb, sparse_depth(1, 64, 96))['depth'][0]
     assert torch.equal(no_measurement, rgb_only)
     assert (completed - rgb_only).abs().mean() > 1e-3
+
+
+def test_the_sparse_branch_gets_a_gradient_on_the_first_step():
+    torch.manual_seed(0)
+    net = ResNetSAN01('18nt').train()
+    output = net(torch.rand(2, 3, 64, 96), sparse_depth(2, 64, 96))
+    output['depth'][0].mean().backward()
+    gradients = {name: p.grad for name, p in net.sparse_encoder.named_parameters()}
+    assert all(g is not None and g.abs().sum() > 0 for g in gradients.values()), [
+        name for name, g in gradients.items() if g is None or g.abs().sum() == 0]
 
 
 def test_sparse_conv_renormalises_by_the_valid_fraction_of_each_window():

@@ -48,6 +48,20 @@ def velo_to_image(date_dir, camera):
     return cam[f'P_rect_{camera:02d}'].reshape(3, 4) @ rect @ velo_to_cam
 
 
+def scatter_nearest(rows, cols, depth, shape):
+    """Depth map [H,W] (0 = none) with `depth` at integer (rows, cols) inside `shape`; the
+    nearest wins where several land on one pixel."""
+    inside = (rows >= 0) & (rows < shape[0]) & (cols >= 0) & (cols < shape[1])
+    pixel, depth = rows[inside] * shape[1] + cols[inside], depth[inside]
+    order = np.lexsort((depth, pixel))          # by pixel, nearest first
+    pixel, depth = pixel[order], depth[order]
+    first = np.ones(len(pixel), dtype=bool)
+    first[1:] = pixel[1:] != pixel[:-1]
+    out = np.zeros(shape[0] * shape[1], dtype=np.float32)
+    out[pixel[first]] = depth[first]
+    return out.reshape(shape)
+
+
 def project_lidar(points, projection, shape):
     """Sparse depth map [H,W] (0 = no return) of velodyne points [N,>=3] through a 3x4
     projection; the nearest point wins where several land on one pixel."""
@@ -57,12 +71,47 @@ def project_lidar(points, projection, shape):
     front = z > 0
     u = np.round(proj[front, 0] / z[front]).astype(int)
     v = np.round(proj[front, 1] / z[front]).astype(int)
-    z = z[front]
-    inside = (u >= 0) & (u < shape[1]) & (v >= 0) & (v < shape[0])
-    order = np.argsort(-z[inside])
-    depth = np.zeros(shape, dtype=np.float32)
-    depth[v[inside][order], u[inside][order]] = z[inside][order]
-    return depth
+    return scatter_nearest(v, u, z[front], shape)
+
+
+def resize_sparse_depth(depth, shape):
+    """A sparse depth map [h,w] (0 = none) on a grid of `shape` that keeps every measurement:
+    each measured pixel goes to the target pixel containing its centre (the mapping of
+    `scale_intrinsics`), the nearest winning where several share one. A nearest-neighbour
+    resize instead samples one source pixel per target pixel and loses the others."""
+    if depth.shape == tuple(shape):
+        return depth
+    rows, cols = np.nonzero(depth)
+    target_rows = np.floor((rows + 0.5) * shape[0] / depth.shape[0]).astype(int)
+    target_cols = np.floor((cols + 0.5) * shape[1] / depth.shape[1]).astype(int)
+    return scatter_nearest(target_rows, target_cols, depth[rows, cols], shape)
+
+
+def read_png_depth(path):
+    """Depth [H,W] in metres from a KITTI uint16 PNG (metres * 256, 0 = none)."""
+    depth = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    if depth is None or depth.dtype != np.uint16 or depth.ndim != 2:
+        raise OSError(f"{path} is not a uint16 KITTI depth PNG")
+    return depth.astype(np.float32) / 256.0
+
+
+def read_rgb(path, shape):
+    """([3,H,W] float32 RGB in [0, 1] resized to `shape` (area when shrinking, bilinear when
+    enlarging), the original (height, width))."""
+    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if image is None:
+        raise OSError(f"Cannot read image {path}")
+    return rgb_tensor(image, shape), image.shape[:2]
+
+
+def rgb_tensor(bgr, shape):
+    """[3,H,W] float32 RGB in [0, 1] at `shape` from an 8-bit BGR image (OpenCV's order)."""
+    if bgr.shape[:2] != tuple(shape):
+        shrink = shape[0] < bgr.shape[0]
+        bgr = cv2.resize(bgr, (shape[1], shape[0]),
+                         interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
+    rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB).astype(np.float32) / 255.0
+    return torch.from_numpy(rgb).permute(2, 0, 1)
 
 
 def parse_split_line(line, split_path):
@@ -79,7 +128,9 @@ def parse_split_line(line, split_path):
 
 class KITTIDataset(Dataset):
     """KITTI raw samples: `rgb`, `depth` (metres), `valid`, `intrinsics`, optional
-    `input_depth` (sparse LiDAR) and `rgb_context` (neighbouring frames), `idx`, `filename`.
+    `input_depth` (sparse LiDAR) and `rgb_context` (neighbouring frames), `idx`, `filename`;
+    for evaluation also `depth_native`, the ground truth at the image's native size (0 where
+    invalid), and `native_shape` (height, width).
 
     Parameters
     ----------
@@ -92,11 +143,18 @@ class KITTIDataset(Dataset):
     input_depth_type : str
         '' (none) or 'velodyne': sparse LiDAR given to the network as `input_depth`.
     back_context, forward_context : int
-        Neighbouring frames before / after the target returned in `rgb_context`.
+        Neighbouring frames before / after the target returned in `rgb_context` (training
+        only: evaluation never uses them, so it keeps the frames that lack them).
     image_shape : (int, int)
-        (height, width) every image and depth map is resized to.
+        (height, width) images and depth maps are resized to. LiDAR is projected at that size
+        and annotated maps are resized keeping every measurement (`resize_sparse_depth`).
     max_depth : float
         Ground truth beyond it (metres) is not `valid`.
+    training : bool
+        Whether this is the training split (context frames) or an evaluation one (native
+        ground truth).
+    augmentation : callable or None
+        Applied to each training sample (datasets/augmentation.py).
 
     Frames whose image, context frames or depth files are missing are left out.
     """
@@ -104,7 +162,8 @@ class KITTIDataset(Dataset):
     depth_norm = False
 
     def __init__(self, root, split, depth_type='groundtruth', input_depth_type='', back_context=0,
-                 forward_context=0, image_shape=(192, 640), max_depth=80.0):
+                 forward_context=0, image_shape=(192, 640), max_depth=80.0, training=True,
+                 augmentation=None):
         if depth_type not in DEPTH_TYPES:
             raise ValueError(f"datasets.kitti.depth_type '{depth_type}' must be one of "
                              f"{DEPTH_TYPES}")
@@ -112,7 +171,9 @@ class KITTIDataset(Dataset):
             raise ValueError(f"datasets.kitti.input_depth_type '{input_depth_type}' must be '' "
                              "or 'velodyne'")
         self.root, self.depth_type, self.input_depth_type = root, depth_type, input_depth_type
-        self.context_offsets = [*range(-back_context, 0), *range(1, forward_context + 1)]
+        self.training, self.augmentation = training, augmentation
+        self.context_offsets = ([*range(-back_context, 0), *range(1, forward_context + 1)]
+                                if training else [])
         self.image_shape, self.max_depth = tuple(image_shape), max_depth
         self.split_path = split if os.path.isfile(split) else os.path.join(root, split)
         if not os.path.isfile(self.split_path):
@@ -148,45 +209,16 @@ class KITTIDataset(Dataset):
     def __len__(self):
         return len(self.samples)
 
-    def load_image(self, path):
-        """[3,H,W] float32 RGB in [0, 1] at image_shape, and the original (height, width)."""
-        image = cv2.imread(path, cv2.IMREAD_COLOR)
-        if image is None:
-            raise OSError(f"Cannot read image {path}")
-        original = image.shape[:2]
-        if original != self.image_shape:
-            height, width = self.image_shape
-            shrink = height < original[0]
-            image = cv2.resize(image, (width, height),
-                               interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
-        rgb = cv2.cvtColor(image, cv2.COLOR_BGR2RGB).astype(np.float32) / 255.0
-        return torch.from_numpy(rgb).permute(2, 0, 1), original
-
-    def resize_matrix(self, original):
-        """3x3 map from original pixel coordinates to image_shape pixel coordinates."""
-        matrix = torch.eye(3, dtype=torch.float64)
-        return scale_intrinsics(matrix, self.image_shape[1] / original[1],
-                                self.image_shape[0] / original[0])
-
-    def lidar_depth(self, folder, frame, camera, original):
-        """Projected LiDAR depth [H,W] at image_shape."""
-        key = (folder.split('/')[0], camera, original)
+    def lidar_depth(self, points, folder, camera, original, shape):
+        """LiDAR depth [H,W] projected straight onto a `shape` grid of the camera image whose
+        native size is `original` (no resampling of an already projected map)."""
+        key = (folder.split('/')[0], camera, original, shape)
         if key not in self._projections:
-            date_dir = os.path.join(self.root, key[0])
-            self._projections[key] = (self.resize_matrix(original).numpy()
-                                      @ velo_to_image(date_dir, camera))
-        points = np.fromfile(self.velodyne_path(folder, frame), dtype=np.float32).reshape(-1, 4)
-        return project_lidar(points, self._projections[key], self.image_shape)
-
-    def groundtruth_depth(self, folder, frame, camera):
-        """Annotated depth [H,W] (uint16 PNG / 256) at image_shape, nearest-neighbour resized."""
-        path = self.groundtruth_path(folder, frame, camera)
-        depth = cv2.imread(path, cv2.IMREAD_UNCHANGED)
-        if depth is None or depth.dtype != np.uint16:
-            raise OSError(f"{path} is not a uint16 KITTI depth PNG")
-        if depth.shape != self.image_shape:
-            depth = cv2.resize(depth, self.image_shape[::-1], interpolation=cv2.INTER_NEAREST)
-        return depth.astype(np.float32) / 256.0
+            resize = scale_intrinsics(torch.eye(3, dtype=torch.float64), shape[1] / original[1],
+                                      shape[0] / original[0]).numpy()
+            self._projections[key] = resize @ velo_to_image(os.path.join(self.root, key[0]),
+                                                            camera)
+        return project_lidar(points, self._projections[key], shape)
 
     def intrinsics(self, folder, camera, original):
         """Intrinsics [3,3] of `camera` at image_shape (read once per date and camera)."""
@@ -200,21 +232,35 @@ class KITTIDataset(Dataset):
 
     def __getitem__(self, idx):
         folder, frame, camera = self.samples[idx]
-        rgb, original = self.load_image(self.image_path(folder, frame, camera))
+        rgb, original = read_rgb(self.image_path(folder, frame, camera), self.image_shape)
+        points = None
+        if 'velodyne' in (self.depth_type, self.input_depth_type):
+            points = np.fromfile(self.velodyne_path(folder, frame), np.float32).reshape(-1, 4)
         if self.depth_type == 'velodyne':
-            depth = self.lidar_depth(folder, frame, camera, original)
+            def ground_truth(shape):
+                return self.lidar_depth(points, folder, camera, original, shape)
         else:
-            depth = self.groundtruth_depth(folder, frame, camera)
-        depth = torch.from_numpy(depth).unsqueeze(0)
-        sample = {'idx': idx, 'rgb': rgb, 'depth': depth,
-                  'valid': (depth > 0) & (depth <= self.max_depth),
+            annotated = read_png_depth(self.groundtruth_path(folder, frame, camera))
+
+            def ground_truth(shape):
+                return resize_sparse_depth(annotated, shape)
+        depth = torch.from_numpy(ground_truth(self.image_shape)).unsqueeze(0)
+        sample = {'idx': idx, 'rgb': rgb, 'depth': depth, 'valid': self.is_valid(depth),
                   'intrinsics': self.intrinsics(folder, camera, original),
                   'filename': f'{folder}/image_{camera:02d}/data/{frame:010d}'}
+        if not self.training:
+            native = torch.from_numpy(ground_truth(original)).unsqueeze(0)
+            sample['depth_native'] = native * self.is_valid(native)
+            sample['native_shape'] = torch.tensor(original)
         if self.input_depth_type == 'velodyne':
             lidar = depth if self.depth_type == 'velodyne' else torch.from_numpy(
-                self.lidar_depth(folder, frame, camera, original)).unsqueeze(0)
+                self.lidar_depth(points, folder, camera, original, self.image_shape)).unsqueeze(0)
             sample['input_depth'] = lidar.clone()
         if self.context_offsets:
-            sample['rgb_context'] = [self.load_image(self.image_path(folder, frame + k, camera))[0]
-                                     for k in self.context_offsets]
-        return sample
+            sample['rgb_context'] = [
+                read_rgb(self.image_path(folder, frame + k, camera), self.image_shape)[0]
+                for k in self.context_offsets]
+        return self.augmentation(sample) if self.augmentation else sample
+
+    def is_valid(self, depth):
+        return (depth > 0) & (depth <= self.max_depth)

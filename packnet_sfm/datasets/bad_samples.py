@@ -4,8 +4,9 @@ out of the batch and hands on by name, so the trainer can count it, list it and 
 many are bad."""
 from dataclasses import dataclass
 
-from torch.utils.data import Dataset, default_collate
+from torch.utils.data import Dataset
 
+from packnet_sfm.datasets.collate import collate
 from packnet_sfm.utils.errors import InputError, user_message
 
 ON_BAD_SAMPLE = ('error', 'skip')
@@ -37,7 +38,7 @@ def collate_skipping(samples):
     """The batch of the good samples, plus 'bad_samples' (the BadSamples) and 'kept' (the
     positions in the batch of the good ones)."""
     kept = [i for i, sample in enumerate(samples) if not isinstance(sample, BadSample)]
-    batch = default_collate([samples[i] for i in kept]) if kept else {}
+    batch = collate([samples[i] for i in kept]) if kept else {}
     batch['bad_samples'] = [sample for sample in samples if isinstance(sample, BadSample)]
     batch['kept'] = kept
     return batch

@@ -1,12 +1,17 @@
 """Datasets and data loaders from the config's parallel lists (`datasets.<split>.dataset`,
-`.path`, `.split`), each class found by name (`BatvisionV2` -> BatvisionV2Dataset)."""
+`.path`, `.split`), each class found by name (`BatvisionV2` -> BatvisionV2Dataset), with its
+options from `datasets.<node>` and the split's own values over them (`datasets.<split>.<node>`).
+"""
 import os
 
 import torch
 from torch.utils.data import ConcatDataset, DataLoader, DistributedSampler
 
+from configs.default_config import DATASET_OPTION_NODES
+from packnet_sfm.datasets.augmentation import Augmentation
 from packnet_sfm.datasets.bad_samples import ON_BAD_SAMPLE, SkipBadSamples, collate_skipping
 from packnet_sfm.datasets.cache import CachedDataset
+from packnet_sfm.datasets.collate import collate
 from packnet_sfm.utils.errors import InputError
 from packnet_sfm.utils.load import accepted_kwargs, load_class
 from packnet_sfm.utils.seed import seed_worker
@@ -31,24 +36,55 @@ def _check_lists(node, split_key):
                          f"dataset in each")
 
 
+def dataset_options(cfg, split_key, cls):
+    """The options of dataset class `cls` in a split: datasets.<node>, then the values
+    datasets.<split_key>.<node> sets (<node> is the class's `config_node`)."""
+    return {**cfg.datasets[cls.config_node], **cfg.datasets[split_key][cls.config_node]}
+
+
+def _check_split_options(node, split_key, classes):
+    """Split-level values only for options the split's datasets have."""
+    used = {cls.config_node for cls in classes}
+    for name in DATASET_OPTION_NODES:
+        if node[name] and name not in used:
+            raise InputError(f"datasets.{split_key}.{name} is set but the {split_key} datasets "
+                             f"({', '.join(node.dataset)}) read no datasets.{name} options; "
+                             "remove it")
+    for key, value in node.items():
+        if key in LOADER_KEYS or key in DATASET_OPTION_NODES or not value:
+            continue
+        lacking = [cls.__name__ for cls in classes if key not in accepted_kwargs(cls, {key: 0})]
+        if lacking:
+            raise InputError(f"datasets.{split_key}.{key} is set but {lacking[0]} has no such "
+                             "option; leave it empty")
+
+
 def build_datasets(cfg, split_key):
     """{'<dataset>-<split>': dataset} of `datasets.<split_key>`, one per entry of its parallel
     lists, in order (`<split>` is a split file's name without folder and extension; a repeated
-    name gets the entry's position as a suffix)."""
+    name gets the entry's position as a suffix). Classes that name a `training` parameter learn
+    whether this is the training split; the training split gets the `datasets.augmentation` of
+    classes that take an `augmentation`."""
     if split_key not in SPLIT_KEYS:
         raise InputError(f"Unknown split '{split_key}'; use one of {SPLIT_KEYS}")
     node = cfg.datasets[split_key]
     _check_lists(node, split_key)
+    classes = [dataset_class(name, f'datasets.{split_key}.dataset') for name in node.dataset]
+    _check_split_options(node, split_key, classes)
+    training = split_key == 'train'
+    augmentation = Augmentation.from_config(cfg.datasets.augmentation) if training else None
     parts = {}
-    for position, (name, path, split) in enumerate(zip(node.dataset, node.path, node.split)):
-        cls = dataset_class(name, f'datasets.{split_key}.dataset')
-        split_options = {k: v for k, v in node.items() if k not in LOADER_KEYS}
-        ignored = [k for k, v in split_options.items() if v and k not in accepted_kwargs(
-            cls, split_options)]
-        if ignored:
-            raise InputError(f"datasets.{split_key}.{ignored[0]} is set but {cls.__name__} "
-                             f"has no such option; leave it empty")
-        options = {**cfg.datasets[cls.config_node], **split_options}
+    for position, (cls, name, path, split) in enumerate(zip(classes, node.dataset, node.path,
+                                                            node.split)):
+        options = {**dataset_options(cfg, split_key, cls), 'training': training,
+                   **{k: v for k, v in node.items()
+                      if k not in LOADER_KEYS and k not in DATASET_OPTION_NODES}}
+        if augmentation is not None and augmentation.enabled:
+            if 'augmentation' not in accepted_kwargs(cls, {'augmentation': 0}):
+                raise InputError(f"datasets.augmentation is set but {cls.__name__} does not "
+                                 "augment (its inputs and depth would no longer match); set "
+                                 "its values to 0")
+            options['augmentation'] = augmentation
         key = f'{name}-{os.path.splitext(os.path.basename(split))[0]}'
         dataset = cls(path, split=split, **accepted_kwargs(cls, options))
         parts[f'{key}-{position}' if key in parts else key] = cached(cfg, dataset,
@@ -75,22 +111,25 @@ def build_dataset(cfg, split_key):
 
 def depth_units(cfg):
     """(metres per unit of the batch depth, largest depth in those units) for the train set."""
-    options = cfg.datasets[dataset_class(cfg.datasets.train.dataset[0],
-                                         'datasets.train.dataset').config_node]
+    options = dataset_options(cfg, 'train', dataset_class(cfg.datasets.train.dataset[0],
+                                                          'datasets.train.dataset'))
     normalised = bool(options.get('depth_norm', False))
-    return (options.max_depth, 1.0) if normalised else (1.0, options.max_depth)
+    return (options['max_depth'], 1.0) if normalised else (1.0, options['max_depth'])
 
 
 def input_size(cfg):
     """((height, width) of the images the training set feeds the network, their config key),
     or None for waveform input."""
-    name = dataset_class(cfg.datasets.train.dataset[0], 'datasets.train.dataset').config_node
-    node = cfg.datasets[name]
-    if 'image_shape' in node:
-        return tuple(node.image_shape), f'datasets.{name}.image_shape'
-    if node.get('audio_format') == 'waveform':
+    cls = dataset_class(cfg.datasets.train.dataset[0], 'datasets.train.dataset')
+    options, name = dataset_options(cfg, 'train', cls), cls.config_node
+    key = 'image_shape' if 'image_shape' in options else 'image_size'
+    where = (f'datasets.train.{name}.{key}' if key in cfg.datasets.train[name]
+             else f'datasets.{name}.{key}')
+    if key == 'image_shape':
+        return tuple(options[key]), where
+    if options.get('audio_format') == 'waveform':
         return None
-    return (node.image_size, node.image_size), f'datasets.{name}.image_size'
+    return (options[key], options[key]), where
 
 
 def build_loader(cfg, split_key, dataset, world):
@@ -116,7 +155,7 @@ def build_loader(cfg, split_key, dataset, world):
     workers = {'persistent_workers': node.persistent_workers,
                'prefetch_factor': node.prefetch_factor} if node.num_workers else {}
     return DataLoader(SkipBadSamples(dataset) if skip else dataset, batch_size=node.batch_size,
-                      sampler=sampler, collate_fn=collate_skipping if skip else None,
+                      sampler=sampler, collate_fn=collate_skipping if skip else collate,
                       num_workers=node.num_workers, pin_memory=torch.cuda.is_available(),
                       **workers,
                       drop_last=training and len(sampler) >= node.batch_size,

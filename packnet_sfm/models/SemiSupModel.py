@@ -1,5 +1,6 @@
 """Semi-supervised depth model (packnet-sfm semantics):
-loss = (1 - w) * self_supervised + w * supervised, w = model.loss.supervised_loss_weight.
+loss = (1 - w) * self_supervised + w * supervised, w = model.loss.supervised_loss_weight
+(w = 0 is packnet-sfm's SelfSupModel: the photometric loss alone).
 
 Units: the supervised loss compares depth in the network's own units, those of the batch's
 depth (normalised by max_depth with `datasets.batvision.depth_norm`, metres otherwise), as the
@@ -19,7 +20,8 @@ from packnet_sfm.utils.visualization import colorize, colorize_depth, colorize_i
 
 class SemiSupModel(nn.Module):
     """A depth network trained on ground truth (w = 1.0, the echo case), optionally mixed with
-    photometric self-supervision (w < 1, needs the pose network and context frames)."""
+    photometric self-supervision (w < 1, needs the pose network and context frames); with
+    w = 0 training reads no ground truth at all."""
 
     def __init__(self, depth_net, supervised_loss=None, supervised_loss_weight=1.0,
                  depth_scale=1.0, max_depth=1.0, self_supervision=None, completion=None,
@@ -28,8 +30,8 @@ class SemiSupModel(nn.Module):
         SupervisedLoss('sparse-l1') when None. `audio_frontend`: an AudioFrontEnd turning the
         batch's cut waveforms into the network's audio input on the model's device."""
         super().__init__()
-        if not 0.0 < supervised_loss_weight <= 1.0:
-            raise ValueError("model.loss.supervised_loss_weight must be in (0, 1], "
+        if not 0.0 <= supervised_loss_weight <= 1.0:
+            raise ValueError("model.loss.supervised_loss_weight must be in [0, 1], "
                              f"got {supervised_loss_weight}")
         if supervised_loss_weight < 1.0 and self_supervision is None:
             raise ValueError("model.loss.supervised_loss_weight < 1 needs photometric "
@@ -84,11 +86,14 @@ class SemiSupModel(nn.Module):
         invalid)} plus the network's extra outputs."""
         output = self.predict(batch)
         valid = batch['valid']
-        loss = self.supervised_loss(self.network_units(output['depth']), batch['depth'], valid,
-                                    **self.completion.loss_inputs(batch))
-        metrics = dict(self.supervised_loss.metrics)
-        loss, rgb_metrics = self.rgb_path_loss(batch, output, loss, valid)
-        return {**output, 'loss': loss, 'metrics': {**metrics, **rgb_metrics},
+        self_supervised = self.self_supervision is not None and self.training
+        if self_supervised and self.supervised_loss_weight == 0.0:
+            loss, metrics = self.photometric_loss(batch, output)
+        else:
+            loss, metrics = self.supervised_terms(batch, output, valid)
+            if self_supervised:
+                loss, metrics = self.mixed_loss(batch, output, loss, metrics)
+        return {**output, 'loss': loss, 'metrics': metrics,
                 'depth': output['depth'][0], 'gt': self.ground_truth(batch)}
 
     def ground_truth(self, batch):
@@ -105,20 +110,26 @@ class SemiSupModel(nn.Module):
         """Depth maps in metres back in the network's (and the batch's) units."""
         return [d / self.depth_scale for d in depths]
 
-    def rgb_path_loss(self, batch, output, supervised, valid):
-        """(loss, metrics): the SAN terms join the supervised loss; in training with w < 1,
-        (1 - w) * photometric + w * supervised."""
-        extra, metrics = self.completion.extra_terms(output, self.supervised_loss, batch['depth'],
-                                                     valid)
-        supervised = supervised + extra
-        if self.self_supervision is None or not self.training:
-            return supervised, metrics
-        photometric = self.self_supervision(batch, output['depth'])
+    def supervised_terms(self, batch, output, valid):
+        """(supervised loss, its terms), the SAN terms included, in the network's units."""
+        loss = self.supervised_loss(self.network_units(output['depth']), batch['depth'], valid,
+                                    **self.completion.loss_inputs(batch))
+        metrics = dict(self.supervised_loss.metrics)
+        extra, extra_metrics = self.completion.extra_terms(output, self.supervised_loss,
+                                                           batch['depth'], valid)
+        return loss + extra, {**metrics, **extra_metrics}
+
+    def photometric_loss(self, batch, output):
+        """(photometric loss, its terms)."""
+        loss = self.self_supervision(batch, output['depth'])
+        return loss, {**self.self_supervision.metrics, 'self_supervised_loss': loss.detach()}
+
+    def mixed_loss(self, batch, output, supervised, metrics):
+        """((1 - w) * photometric + w * supervised, every term)."""
+        photometric, photometric_metrics = self.photometric_loss(batch, output)
         w = self.supervised_loss_weight
-        metrics = {**metrics, **self.self_supervision.metrics,
-                   'supervised_loss': supervised.detach(), 'self_supervised_loss':
-                   photometric.detach()}
-        return (1 - w) * photometric + w * supervised, metrics
+        return (1 - w) * photometric + w * supervised, {
+            **metrics, **photometric_metrics, 'supervised_loss': supervised.detach()}
 
     def picture_depth_range(self, batch, output, num_images):
         """Metres at the far end of the pictures' shared colour scale: the 99th percentile of

@@ -1,4 +1,6 @@
 """Models (what is optimised), built by class name from `model.name`."""
+from yacs.config import CfgNode
+
 from packnet_sfm.networks import check_input_size
 from packnet_sfm.utils.load import load_class
 
@@ -18,11 +20,28 @@ def build_model(cfg, depth_scale, max_depth):
     return model
 
 
+def architecture_config(cfg):
+    """A copy of `cfg` that rebuilds the model's layers without reading initial weights, for a
+    checkpoint that holds them all (evaluation, inference, resume): ImageNet 'pt' versions
+    become 'nt' (the same layers) and every `pretrained_path` is cleared."""
+    cfg = cfg.clone()
+    nodes = [cfg.model]
+    while nodes:
+        node = nodes.pop()
+        nodes.extend(value for value in node.values() if isinstance(value, CfgNode))
+        if 'pretrained_path' in node:
+            node.pretrained_path = ''
+            if str(node.get('version', '')).endswith('pt'):
+                node.version = node.version[:-2] + 'nt'
+    return cfg
+
+
 def load_trained_model(cfg, checkpoint_path, device='cpu'):
-    """The model of `cfg` with the weights of a training checkpoint, in eval mode."""
+    """The model of `cfg` with the weights of a training checkpoint, in eval mode (no initial
+    weights file is read: see `architecture_config`)."""
     from packnet_sfm.datasets.builder import depth_units
     from packnet_sfm.utils.checkpoint import load_checkpoint
 
-    model = build_model(cfg, *depth_units(cfg))
+    model = build_model(architecture_config(cfg), *depth_units(cfg))
     model.load_state_dict(load_checkpoint(checkpoint_path)['state_dict'])
     return model.to(device).eval()

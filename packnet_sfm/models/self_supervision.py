@@ -31,7 +31,9 @@ class SelfSupervision(nn.Module):
 
     def forward(self, batch, depths):
         """Scalar loss for depths (metres, finest first) of batch['rgb'] (needs 'rgb_context'
-        and 'intrinsics')."""
+        and 'intrinsics'). The networks see the colour-jittered frames; the photometric loss
+        compares the unjittered ones ('rgb_original', 'rgb_context_original') when the
+        augmentation kept them, as packnet-sfm does."""
         context = batch.get('rgb_context')
         if not context or 'intrinsics' not in batch:
             raise ValueError("model.loss.supervised_loss_weight < 1 needs context frames and "
@@ -39,7 +41,9 @@ class SelfSupervision(nn.Module):
                              "forward_context > 0 (KITTI datasets provide intrinsics)")
         vectors = self.pose_net(batch['rgb'], context)
         poses = [Pose.from_vec(vectors[:, i]) for i in range(len(context))]
-        return self.photometric_loss(batch['rgb'], context, depths, batch['intrinsics'], poses)
+        return self.photometric_loss(batch.get('rgb_original', batch['rgb']),
+                                     batch.get('rgb_context_original', context), depths,
+                                     batch['intrinsics'], poses)
 
 
 class Completion:

@@ -8,6 +8,7 @@ from contextlib import nullcontext
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 
 from packnet_sfm.datasets.bad_samples import SkipBadSamples
 from packnet_sfm.utils.depth import METRIC_NAMES, compute_depth_metrics_per_image
@@ -61,7 +62,7 @@ def evaluate(model, loader, world, device, protocols, on_first_batch=None, desc=
             if position == 0 and on_first_batch is not None and world.is_main:
                 on_first_batch(batch, output)
             for name, options in protocols.items():
-                per_image = compute_depth_metrics_per_image(output['gt'], output['depth'],
+                per_image = compute_depth_metrics_per_image(**scored_depth(batch, output),
                                                             **options)
                 columns = [index, per_image['valid'].double()] + [per_image[m]
                                                                   for m in METRIC_NAMES]
@@ -92,6 +93,22 @@ def batch_indices(batch, indices, position):
     chosen = indices[position:position + length]
     chosen = chosen if kept is None else [chosen[k] for k in kept]
     return torch.tensor(chosen, dtype=torch.float64), length, bad
+
+
+def scored_depth(batch, output):
+    """What a batch is scored on: {'gt', 'pred'} [B,1,H,W] metres, and 'image_sizes'. With
+    native-resolution ground truth in the batch ('depth_native', KITTI evaluation splits) each
+    prediction is upsampled bilinearly to its image's native size inside the zero-padded grid
+    (see datasets/builder.py `collate`); otherwise the model's 'gt' and 'depth'."""
+    if 'depth_native' not in batch:
+        return {'gt': output['gt'], 'pred': output['depth']}
+    gt, sizes = batch['depth_native'], batch['native_shape']
+    pred = torch.zeros_like(gt)
+    for i, (height, width) in enumerate(sizes.tolist()):
+        pred[i, :, :height, :width] = F.interpolate(
+            output['depth'][i:i + 1], size=(height, width), mode='bilinear',
+            align_corners=False)[0]
+    return {'gt': gt, 'pred': pred, 'image_sizes': sizes}
 
 
 def summarise(table, filenames):

@@ -18,7 +18,7 @@ from packnet_sfm.datasets.builder import (
     set_epoch,
 )
 from packnet_sfm.loggers import build_logger
-from packnet_sfm.models import build_model
+from packnet_sfm.models import architecture_config, build_model
 from packnet_sfm.trainers.evaluation import evaluate, evaluation_protocols, to_device
 from packnet_sfm.trainers.optim import (
     build_optimizer,
@@ -95,12 +95,15 @@ class Trainer:
         self.device = select_device(cfg.arch.device, world)
         set_seed(cfg.arch.seed)
         torch.use_deterministic_algorithms(cfg.arch.deterministic, warn_only=True)
-        self.model = build_model(cfg, *depth_units(cfg)).to(self.device)
+        # A resumed run reads every weight from its checkpoint, no initial weights file.
+        self.model = build_model(architecture_config(cfg) if resume_from else cfg,
+                                 *depth_units(cfg)).to(self.device)
         if cfg.arch.channels_last:
             self.model.to(memory_format=torch.channels_last)
         if cfg.arch.compile:
             self.model.compile()        # in place: parameter names and checkpoints unchanged
-        self._initialise_weights()
+        if resume_from is None:
+            self._initialise_weights()
         self.train_loader = build_loader(cfg, 'train', build_dataset(cfg, 'train'), world)
         self.val_loaders = {name: build_loader(cfg, 'validation', dataset, world)
                             for name, dataset in build_datasets(cfg, 'validation').items()

@@ -9,7 +9,7 @@ from pathlib import Path
 import yaml
 from yacs.config import CfgNode
 
-from configs.default_config import get_cfg_defaults
+from configs.default_config import SplitOptions, get_cfg_defaults
 from packnet_sfm.utils.errors import InputError
 
 
@@ -50,6 +50,13 @@ def _coerce(value, default, full_key, source):
 def _merge(cfg, data, cfg_root, source, prefix=''):
     for key, value in data.items():
         full_key = f'{prefix}{key}'
+        if isinstance(cfg, SplitOptions):
+            if key not in cfg.defaults:
+                close = difflib.get_close_matches(key, list(cfg.defaults), n=3, cutoff=0.5)
+                hint = f"; did you mean {', '.join(prefix + k for k in close)}?" if close else ''
+                raise ConfigError(f"Unknown config key '{full_key}' (from {source}){hint}")
+            cfg[key] = _coerce(value, cfg.defaults[key], full_key, source)
+            continue
         if key not in cfg:
             raise _unknown_key_error(cfg_root, full_key, source)
         if isinstance(cfg[key], CfgNode):

@@ -37,14 +37,28 @@ def crop_mask(shape, crop, device=None):
     return mask
 
 
+def evaluated_region(shape, crop, image_sizes=None, device=None):
+    """Bool [1 or B, H*W] of the pixels a crop keeps on [H,W] maps; with `image_sizes` ([B,2]
+    (height, width) of each image in the top-left corner of zero-padded maps), the crop of
+    each image's own grid."""
+    if image_sizes is None:
+        return crop_mask(shape, crop, device).flatten().unsqueeze(0)
+    region = torch.zeros(len(image_sizes), *shape, dtype=torch.bool, device=device)
+    for mask, (height, width) in zip(region, image_sizes.tolist()):
+        mask[:height, :width] = crop_mask((height, width), crop, device)
+    return region.flatten(1)
+
+
 def compute_depth_metrics_per_image(gt, pred, min_depth=0.0, max_depth=None, crop=None,
-                                    use_gt_scale=False, include_min=False, include_max=True):
+                                    use_gt_scale=False, include_min=False, include_max=True,
+                                    image_sizes=None):
     """Depth metrics of each image of a batch.
 
     gt, pred: [B,1,H,W] depth in metres (pred is resized bilinearly to gt's size if needed).
     A pixel is evaluated where gt is finite, min_depth < gt (<= with `include_min`) and, when
     max_depth is given, gt <= max_depth (< without `include_max`), inside the crop (the named
-    protocols of utils/protocols.py set these). pred is median-scaled per image when
+    protocols of utils/protocols.py set these; with `image_sizes`, the crop of each image's
+    region of zero-padded maps, see `evaluated_region`). pred is median-scaled per image when
     `use_gt_scale` (packnet-sfm order), then clamped to [max(min_depth, MIN_PRED_DEPTH),
     max_depth].
     Returns {metric: [B] float64 tensor} plus 'valid': [B] bool, False for images with no
@@ -52,7 +66,7 @@ def compute_depth_metrics_per_image(gt, pred, min_depth=0.0, max_depth=None, cro
     """
     if pred.shape[-2:] != gt.shape[-2:]:
         pred = F.interpolate(pred, size=gt.shape[-2:], mode='bilinear', align_corners=False)
-    region = crop_mask(gt.shape[-2:], crop, gt.device).flatten()
+    region = evaluated_region(gt.shape[-2:], crop, image_sizes, gt.device)
     gt = gt.detach().double().flatten(1)
     pred = pred.detach().double().flatten(1)
     mask = ((gt >= min_depth) if include_min else (gt > min_depth)) & torch.isfinite(gt) & region

@@ -27,6 +27,30 @@ def colorize_depth(depth, max_depth, valid=None):
     return colorize(max_depth - np.squeeze(_to_numpy(depth)), 0, max_depth, invalid=invalid)
 
 
+def depth_legend(width, max_depth, bar_height=12):
+    """[H,width,3] colour bar of `colorize_depth` over [0, max_depth] with its range in metres
+    written under it (both ends, and the middle where there is room)."""
+    ramp = np.linspace(0.0, max_depth, width)[None].repeat(bar_height, 0)
+    labels = np.full((16, width, 3), 255, np.uint8)
+    texts = [(0.0, '0 m'), (max_depth / 2, f'{max_depth / 2:.3g}'), (max_depth,
+                                                                       f'{max_depth:.3g} m')]
+    sizes = [cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, 0.35, 1)[0][0] for _, text in texts]
+    if sum(sizes) + 12 > width:
+        texts, sizes = [texts[0], texts[2]], [sizes[0], sizes[2]]
+    for (value, text), size in zip(texts, sizes):
+        x = int(np.clip(value / max(max_depth, 1e-12) * width - size / 2, 1, width - size - 1))
+        cv2.putText(labels, text, (x, 12), cv2.FONT_HERSHEY_SIMPLEX, 0.35, (0, 0, 0), 1,
+                    cv2.LINE_AA)
+    return np.concatenate([colorize_depth(ramp, max_depth), labels], 0)
+
+
+def depth_picture(depth, max_depth):
+    """Depth in metres coloured on [0, max_depth] above its legend."""
+    depth = np.squeeze(_to_numpy(depth))
+    return np.concatenate([colorize_depth(depth, max_depth),
+                           depth_legend(depth.shape[1], max_depth)], 0)
+
+
 def colorize_signed(values, limit):
     """A diverging map centred at 0 over [-limit, limit] (blue negative, red positive)."""
     return colorize(values, -limit, limit, colormap=cv2.COLORMAP_JET)

@@ -11,9 +11,11 @@ class ResNetSAN01(DepthResNet):
     """Depth from RGB, optionally completed from sparse input depth (packnet-sfm's SAN).
 
     Sparse depth goes through mask-aware convolutions to features at every encoder level,
-    fused into the RGB features as `weight[l] * rgb + bias[l] * depth_features` (learned
-    per-level scalars) and optionally FiLM-modulated at `film_scales`, wherever the sparse
-    features are valid; elsewhere, and without input depth, the RGB features pass unchanged.
+    added to the RGB features as `weight[l] * rgb + depth_features + bias[l]` (learned
+    per-level scalars, weight 1 and bias 0 at first: packnet-sfm's SAN fusion, so the sparse
+    branch learns from the first step) and optionally FiLM-modulated at `film_scales`,
+    wherever the sparse features are valid; elsewhere, and without input depth, the RGB
+    features pass unchanged.
 
     Parameters (besides DepthResNet's)
     ----------
@@ -46,7 +48,7 @@ class ResNetSAN01(DepthResNet):
         depth_features, masks = self.sparse_encoder(input_depth)
         fused = []
         for level, (rgb, depth, mask) in enumerate(zip(rgb_features, depth_features, masks)):
-            mixed = self.weight[level] * rgb + self.bias[level] * depth
+            mixed = self.weight[level] * rgb + depth + self.bias[level]
             if str(level) in self.films:
                 mixed = self.films[str(level)](mixed, depth, mask)
             fused.append(rgb + mask * (mixed - rgb))

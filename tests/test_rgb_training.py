@@ -1,0 +1,76 @@
+"""The RGB path's training modes: self-supervision alone (w = 0), checkpoints that stand alone
+without the ImageNet weights they started from, and the sparse branch of ResNetSAN01."""
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from packnet_sfm.datasets.builder import depth_units
+from packnet_sfm.models import build_model
+from packnet_sfm.trainers.distributed import SingleProcess
+from packnet_sfm.trainers.trainer import Trainer
+from packnet_sfm.utils.config import load_config
+
+REPO = Path(__file__).resolve().parents[1]
+SPLIT = '[data_splits/eigen_zhou_files.txt]'
+
+
+def synthetic_overrides(root, runs):
+    """Point a KITTI config at the synthetic root (train = validation = test split)."""
+    opts = ['datasets.kitti.image_shape', '[64, 128]', 'checkpoint.filepath', str(runs),
+            'log.images_every', '0']
+    for split in ('train', 'validation', 'test'):
+        opts += [f'datasets.{split}.path', f"['{root}']", f'datasets.{split}.split', SPLIT,
+                 f'datasets.{split}.num_workers', '0', f'datasets.{split}.batch_size', '2']
+    return opts
+
+
+@pytest.mark.slow
+def test_photometric_loss_alone_lowers_the_photometric_loss(kitti_synthetic, tmp_path):
+    cfg = load_config(REPO / 'configs/train_selfsup_resnet_kitti.yaml',
+                      synthetic_overrides(kitti_synthetic, tmp_path) +
+                      ['model.depth_net.DepthResNet.version', '18nt',
+                       'model.optimizer.lr', '0.001'])
+    assert cfg.model.loss.supervised_loss_weight == 0.0 and cfg.evaluation.use_gt_scale
+    trainer = Trainer(cfg, tmp_path / 'run', SingleProcess())
+    epochs = [trainer.train_epoch(epoch)[0] for epoch in range(2)]   # (summary, bad samples)
+    assert set(epochs[0]) == {'loss', 'self_supervised_loss', 'photometric/reprojection',
+                              'photometric/smoothness', 'photometric/automasked_fraction'}
+    assert epochs[1]['photometric/reprojection'] < epochs[0]['photometric/reprojection']
+    assert epochs[0]['loss'] == pytest.approx(epochs[0]['self_supervised_loss'])
+
+
+@pytest.mark.slow
+def test_a_pretrained_checkpoint_evaluates_and_resumes_without_its_imagenet_weights(
+        kitti_synthetic, tmp_path):
+    from packnet_sfm.inference import TorchPredictor
+    from packnet_sfm.networks.layers.resnet_encoder import ResnetEncoder
+    from packnet_sfm.trainers.run import train
+    from packnet_sfm.utils.checkpoint import load_checkpoint
+
+    weights = tmp_path / 'resnet18_imagenet.pth'
+    torch.manual_seed(0)
+    imagenet = ResnetEncoder(18).state_dict()
+    torch.save({**imagenet, 'fc.weight': torch.zeros(1000, 512)}, weights)
+    opts = synthetic_overrides(kitti_synthetic, tmp_path / 'runs') + [
+        'arch.max_epochs', '1', 'model.depth_net.name', 'DepthResNet',
+        'model.depth_net.DepthResNet.version', '18pt',
+        'model.depth_net.DepthResNet.pretrained_path', str(weights)]
+    run_dir, _ = train(REPO / 'configs/train_resnet_san_kitti.yaml', opts)
+    checkpoint = run_dir / 'last.ckpt'
+    weights.unlink()
+    cfg = load_config(checkpoint)
+    with pytest.raises(FileNotFoundError):   # what reading the weights file again would do
+        build_model(cfg, *depth_units(cfg))
+
+    evaluated = subprocess.run([sys.executable, str(REPO / 'scripts/eval.py'), '--checkpoint',
+                                str(checkpoint), '--split', 'test'],
+                               capture_output=True, text=True, cwd=REPO, timeout=300)
+    assert evaluated.returncode == 0, evaluated.stderr
+    assert 'abs_rel' in evaluated.stdout
+    predictor = TorchPredictor(checkpoint)          # what scripts/infer.py loads
+    assert predictor({'rgb': torch.rand(1, 3, 64, 128)}).shape == (1, 1, 64, 128)
+    train(checkpoint, ['arch.max_epochs', '2'])
+    assert load_checkpoint(checkpoint)['epoch'] == 2
