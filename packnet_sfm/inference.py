@@ -6,6 +6,7 @@ suffix, so that a tree of inputs gives a mirrored tree of outputs) and the netwo
 one sample. RGB networks read images and video frames (and optional sparse input depth);
 echo networks read BatVision recordings. Intrinsics are never needed: the depth network maps
 one image (or recording) to depth; only the photometric training loss uses the camera."""
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -13,16 +14,18 @@ import cv2
 import numpy as np
 import torch
 
-from packnet_sfm.datasets.audio import audio_features, echo_samples
+from configs.default_config import get_cfg_defaults
+from packnet_sfm.datasets.audio import echo_samples
 from packnet_sfm.datasets.BatvisionV1Dataset import read_ears
 from packnet_sfm.datasets.BatvisionV2Dataset import read_stereo_wav
-from packnet_sfm.datasets.builder import dataset_class, dataset_options, input_size
+from packnet_sfm.datasets.builder import input_size
 from packnet_sfm.datasets.KITTIDataset import read_png_depth, resize_sparse_depth, rgb_tensor
 from packnet_sfm.models import load_trained_model
+from packnet_sfm.models.deploy import CONFIG_KEY, DepthPredictor, training_options
 from packnet_sfm.trainers.distributed import SingleProcess
 from packnet_sfm.trainers.evaluation import to_device
 from packnet_sfm.trainers.trainer import select_device
-from packnet_sfm.utils.config import load_config
+from packnet_sfm.utils.config import load_config, merge_dict
 from packnet_sfm.utils.errors import InputError
 from packnet_sfm.utils.visualization import depth_picture, save_png
 
@@ -33,19 +36,65 @@ SAVE_FORMATS = ('npy', 'npz', 'png')
 
 
 class TorchPredictor:
-    """A training checkpoint's model as a callable: {input key: [B,...] tensor} -> depth
-    [B,1,H,W] in metres on the CPU. `input_keys` are the batch keys its network reads,
-    `cfg` the checkpoint's config. (Another backend, e.g. ONNX Runtime, offers the same.)"""
+    """A training checkpoint's model as a callable: {input key: [B,...] tensor} (echo models:
+    the cut waveform) -> depth [B,1,H,W] in metres on the CPU. `input_keys` are the batch keys
+    its network reads, `cfg` the checkpoint's config."""
 
     def __init__(self, checkpoint, device='auto'):
         self.cfg = load_config(checkpoint)
         self.device = select_device(device, SingleProcess())
-        self.model = load_trained_model(self.cfg, checkpoint, self.device)
-        self.input_keys = self.model.depth_net.input_keys
+        self.graph = DepthPredictor(load_trained_model(self.cfg, checkpoint, self.device),
+                                    self.cfg)
+        self.input_keys = self.graph.input_keys
 
     @torch.no_grad()
     def __call__(self, batch):
-        return self.model.infer(to_device(batch, self.device)).float().cpu()
+        batch = to_device(batch, self.device)
+        return self.graph(*(batch.get(key) for key in self.input_keys)).float().cpu()
+
+
+class OnnxPredictor:
+    """The same callable for a model exported by scripts/export.py, run by ONNX Runtime (CPU,
+    or CUDA when its provider is installed and `device` allows); the config comes from the
+    file's metadata."""
+
+    def __init__(self, path, device='auto'):
+        try:
+            import onnxruntime
+        except ImportError as error:
+            raise InputError("--backend onnx needs ONNX Runtime: pip install -e '.[onnx]'") \
+                from error
+        try:
+            self.session = onnxruntime.InferenceSession(str(path), providers=onnx_providers(
+                onnxruntime.get_available_providers(), device))
+        except Exception as error:      # onnxruntime raises its own types for bad files
+            raise InputError(f"Cannot load ONNX model --checkpoint {path}: "
+                             f"{str(error).splitlines()[0]}; export one with "
+                             f"scripts/export.py") from error
+        metadata = self.session.get_modelmeta().custom_metadata_map
+        if CONFIG_KEY not in metadata:
+            raise InputError(f"--checkpoint {path} holds no packnet_sfm config; export it with "
+                             f"scripts/export.py")
+        self.cfg = merge_dict(get_cfg_defaults(), json.loads(metadata[CONFIG_KEY]), str(path))
+        self.input_keys = tuple(i.name for i in self.session.get_inputs())
+
+    def __call__(self, batch):
+        outputs = self.session.run(None, {key: batch[key].numpy() for key in self.input_keys})
+        return torch.from_numpy(outputs[0])
+
+
+def onnx_providers(available, device):
+    """ONNX Runtime providers for `device` ('auto': CUDA first when available)."""
+    wanted = ['CPUExecutionProvider']
+    if device != 'cpu' and 'CUDAExecutionProvider' in available:
+        wanted.insert(0, 'CUDAExecutionProvider')
+    elif device == 'cuda':
+        raise InputError("--device cuda but ONNX Runtime has no CUDA provider here; install "
+                         "onnxruntime-gpu or use --device cpu")
+    return wanted
+
+
+BACKENDS = {'torch': TorchPredictor, 'onnx': OnnxPredictor}
 
 
 @dataclass
@@ -177,12 +226,6 @@ def read_input_depth(path, image_shape):
     return torch.from_numpy(resize_sparse_depth(np.maximum(depth, 0.0), image_shape))[None]
 
 
-def training_options(cfg):
-    """The dataset options of the split the network was trained on."""
-    return dataset_options(cfg, 'train', dataset_class(cfg.datasets.train.dataset[0],
-                                                       'datasets.train.dataset'))
-
-
 def rgb_image_shape(cfg):
     """(height, width) the network was trained at (the training split's image size)."""
     return input_size(cfg)[0]
@@ -192,17 +235,15 @@ def rgb_image_shape(cfg):
 # Echoes: BatVision V2 .wav and V1 *_left.npy recordings
 # ----------------------------------------------------------------------------------------------
 def audio_items(path, cfg):
-    """Items {'audio'} of every recording under `path`, with features as the training split's
-    dataset made them."""
-    options = training_options(cfg)
+    """Items {'audio'}: the cut waveform of every recording under `path` (the predictor's
+    graph computes the features)."""
+    max_depth = training_options(cfg)['max_depth']
     root, files = input_files(path, ('.wav', '_left.npy'), 'V2 .wav or V1 *_left.npy recordings')
     for file in files:
-        waveform = read_waveform(file, options['max_depth'])
-        audio = waveform if options.get('features_on') == 'device' else audio_features(
-            waveform, options['audio_format'], options['image_size'], options['preprocessing'])
         relative = file.relative_to(root)
         yield Item(relative.with_name(relative.name.removesuffix('_left.npy')
-                                      .removesuffix('.wav')), {'audio': audio})
+                                      .removesuffix('.wav')),
+                   {'audio': read_waveform(file, max_depth)})
 
 
 def read_waveform(path, max_depth):

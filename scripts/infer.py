@@ -9,8 +9,13 @@ under `--output`: <relative path>.npy|.npz|.png (a video's frames: <video>/<fram
 maps at the network's resolution, the PNG coloured with a legend of its range.
 
     python scripts/infer.py --checkpoint RUN/last.ckpt --input FILE_OR_DIR --output DIR
-        [--input-depth FILE_OR_DIR] [--save npy npz png] [--image-shape H W] [--every N]
-        [--batch-size B] [--device auto|cpu|cuda] [--color-max METRES]
+        [--backend torch|onnx] [--input-depth FILE_OR_DIR] [--save npy npz png]
+        [--image-shape H W] [--every N] [--batch-size B] [--device auto|cpu|cuda]
+        [--color-max METRES]
+
+`--backend onnx` runs a model exported by scripts/export.py (give its .onnx file as
+--checkpoint) in ONNX Runtime; both backends run the same graph, from the cut waveform (echo
+models) or the image to depth.
 """
 import argparse
 from pathlib import Path
@@ -18,8 +23,8 @@ from pathlib import Path
 import torch
 
 from packnet_sfm.inference import (
+    BACKENDS,
     SAVE_FORMATS,
-    TorchPredictor,
     audio_items,
     batches,
     rgb_image_shape,
@@ -36,7 +41,10 @@ RGB_ONLY_OPTIONS = ('input_depth', 'image_shape', 'every')
 def parse_args():
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument('--checkpoint', required=True, help='a training checkpoint (.ckpt)')
+    parser.add_argument('--checkpoint', required=True,
+                        help='a training checkpoint (.ckpt), or an exported .onnx with '
+                             '--backend onnx')
+    parser.add_argument('--backend', choices=BACKENDS, default='torch')
     parser.add_argument('--input', required=True, help='a file or a folder of them')
     parser.add_argument('--output', required=True, help='folder for the outputs')
     parser.add_argument('--input-depth', help='sparse depth: a file, or a folder mirroring '
@@ -83,7 +91,7 @@ def main():
     args = parse_args()
     if args.batch_size < 1:
         raise InputError(f"bad --batch-size {args.batch_size}: give a positive number")
-    predictor = TorchPredictor(args.checkpoint, args.device)
+    predictor = BACKENDS[args.backend](args.checkpoint, args.device)
     output = Path(args.output)
     written = 0
     for names, batch in progress(batches(items_for(predictor, args), args.batch_size),

@@ -90,7 +90,8 @@ def test_floors_from_training_depth():
     mean, per_pixel = depth_floors([{'depth': depth, 'valid': valid}], depth_scale=10.0)
     assert mean == pytest.approx((1 + 3 + 3 + 1 + 4) / 5)
     torch.testing.assert_close(per_pixel, torch.tensor([[[2.0, 2.4], [2.0, 4.0]]]))
-    output = FloorPredictor(per_pixel, depth_scale=10.0)({'depth': depth, 'valid': valid})
+    output = FloorPredictor(per_pixel, depth_scale=10.0).evaluation_output(
+        {'depth': depth, 'valid': valid})
     torch.testing.assert_close(output['depth'], per_pixel.expand(2, 1, 2, 2))
     torch.testing.assert_close(output['gt'], depth * 10 * valid)
 

@@ -113,14 +113,14 @@ def depth_floors(batches, depth_scale):
 
 
 class FloorPredictor(nn.Module):
-    """Predicts the same depth map (metres) for every input; called like a model (returns
-    'depth' and 'gt'), so the evaluator scores it exactly as it scores the networks."""
+    """Predicts the same depth map (metres) for every input; answers `evaluation_output` like a
+    model ('depth' and 'gt'), so the evaluator scores it exactly as it scores the networks."""
 
     def __init__(self, depth_map, depth_scale):
         super().__init__()
         self.register_buffer('depth_map', torch.as_tensor(depth_map, dtype=torch.float32))
         self.depth_scale = depth_scale
 
-    def forward(self, batch):
+    def evaluation_output(self, batch):
         gt = ground_truth_metres(batch, self.depth_scale)
         return {'depth': self.depth_map.expand_as(gt).to(gt.dtype), 'gt': gt}
