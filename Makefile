@@ -49,8 +49,9 @@ tensorboard: setup  ## TensorBoard over LOGDIR (default runs/)
 	$(PYTHON) -m pip install --quiet tensorboard
 	$(VENV)/bin/tensorboard --logdir $(LOGDIR) --bind_all
 
-bench: setup  ## benchmarks under bench/ (ratios against references measured in the same run)
-	for b in bench/*.py; do $(PYTHON) $$b || exit 1; done
+SPEED_BENCHES := bench/data_pipeline.py bench/train_step.py bench/inference.py bench/generator.py
+bench: setup  ## the speed benchmarks (ratios against references measured in the same run)
+	for b in $(SPEED_BENCHES); do echo "== $$b"; $(PYTHON) $$b || exit 1; done
 
 DISTILL_DATA ?= data/batvision_v2_distill
 DISTILL_RUNS ?= runs/distill_v2_synthetic

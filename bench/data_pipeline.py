@@ -1,6 +1,7 @@
-"""Throughput of the BatVision V2 data pipeline (spectrogram path, DataLoader with 1 worker)
-next to a plain reimplementation of the official recipe, measured in the same run on the same
-data (the generator's throughput is bench/generator.py).
+"""Throughput per core of the BatVision V2 loader (spectrogram path, DataLoader with 1 worker):
+cold, from a warm prepared cache, and yielding waveforms for features on the device, next to
+a plain reimplementation of the official recipe measured in the same run on the same data
+(the generator's throughput is bench/generator.py).
 
     python bench/data_pipeline.py [--data BATVISION_V2_ROOT] [--seconds 10]
 
@@ -19,7 +20,9 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset
 
 from packnet_sfm.datasets.BatvisionV2Dataset import BatvisionV2Dataset
+from packnet_sfm.datasets.cache import CachedDataset
 from packnet_sfm.datasets.synthetic import generate_batvision
+from packnet_sfm.networks.layers.audio_frontend import AudioFrontEnd
 
 MAX_DEPTH = 30.0
 IMAGE_SIZE = 256
@@ -69,14 +72,17 @@ def as_pair(batch):
     return (batch['audio'], batch['depth']) if isinstance(batch, dict) else tuple(batch)
 
 
-def samples_per_second(dataset, seconds, batch_size):
-    """Samples/s of a 1-worker DataLoader over `dataset`, repeated until `seconds` have passed
-    (the first batch, which includes the worker start, is not timed)."""
+def samples_per_second(dataset, seconds, batch_size, consume=None):
+    """Samples/s of a 1-worker DataLoader over `dataset` (one core loads), repeated until
+    `seconds` have passed; `consume(batch)` runs on each batch in the main process (the first
+    batch, which includes the worker start, is not timed)."""
     loader = DataLoader(dataset, batch_size=batch_size, num_workers=1, persistent_workers=True)
     next(iter(loader))
     count, start = 0, time.perf_counter()
     while time.perf_counter() - start < seconds:
         for batch in loader:
+            if consume is not None:
+                consume(batch)
             count += len(as_pair(batch)[0])
             if time.perf_counter() - start >= seconds:
                 break
@@ -102,28 +108,46 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('--data', help='BatVision V2 root (default: generate a small set)')
     parser.add_argument('--split', default='train')
-    parser.add_argument('--seconds', type=float, default=10.0, help='time per loader measure')
-    parser.add_argument('--per-location', type=int, default=6,
+    parser.add_argument('--seconds', type=float, default=8.0, help='time per loader measure')
+    parser.add_argument('--per-location', type=int, default=12,
                         help='recordings generated in each of the 2 locations (at least 3)')
-    parser.add_argument('--batch-size', type=int, default=4)
+    parser.add_argument('--batch-size', type=int, default=8)
     args = parser.parse_args()
+    torch.set_num_threads(1)
 
     with tempfile.TemporaryDirectory() as scratch:
         if not args.data:
-            generate(scratch, args.per_location)
-        root = args.data or scratch
-        ours = BatvisionV2Dataset(root, split=args.split, audio_format='spectrogram',
-                                  max_depth=MAX_DEPTH, depth_norm=True, image_size=IMAGE_SIZE)
+            generate(os.path.join(scratch, 'bv2'), args.per_location)
+        root = args.data or os.path.join(scratch, 'bv2')
+        options = dict(split=args.split, audio_format='spectrogram', max_depth=MAX_DEPTH,
+                       depth_norm=True, image_size=IMAGE_SIZE)
+        ours = BatvisionV2Dataset(root, **options)
+        waveforms = BatvisionV2Dataset(root, features_on='device', **options)
+        frontend = AudioFrontEnd('spectrogram', IMAGE_SIZE, 'official')
+        started = time.perf_counter()
+        warm = CachedDataset(ours, os.path.join(scratch, 'cache'), workers=1)
+        build_seconds = time.perf_counter() - started
         reference = OfficialRecipe(root, args.split)
         difference = largest_difference(ours, reference)
-        ours_rate = samples_per_second(ours, args.seconds, args.batch_size)
-        reference_rate = samples_per_second(reference, args.seconds, args.batch_size)
+        rates = {
+            'official recipe (reference)': samples_per_second(reference, args.seconds,
+                                                              args.batch_size),
+            'loader, cold (no cache)': samples_per_second(ours, args.seconds, args.batch_size),
+            'loader, warm cache': samples_per_second(warm, args.seconds, args.batch_size),
+            'loader, features on device': samples_per_second(waveforms, args.seconds,
+                                                             args.batch_size),
+            '  + the front end on this CPU': samples_per_second(
+                waveforms, args.seconds, args.batch_size,
+                consume=lambda batch: frontend(batch['audio'])),
+        }
 
-    print(f'data: {args.data or "generated"} ({args.split}, {len(ours)} recordings), '
-          f'spectrogram {IMAGE_SIZE}x{IMAGE_SIZE}, batch {args.batch_size}, 1 worker')
-    print(f'loader (BatvisionV2Dataset):  {ours_rate:8.1f} samples/s')
-    print(f'official recipe (reference):  {reference_rate:8.1f} samples/s')
-    print(f'ratio loader / official:      {ours_rate / reference_rate:8.2f}')
+    print(f'data: {args.data or "generated"} ({args.split}, {len(ours)} recordings), V2 '
+          f'spectrogram {IMAGE_SIZE}x{IMAGE_SIZE}, preprocessing official, batch '
+          f'{args.batch_size}, 1 loader worker (one core)')
+    reference_rate = rates['official recipe (reference)']
+    for name, rate in rates.items():
+        print(f'{name:<32}{rate:8.1f} samples/s  {rate / reference_rate:6.2f}x the official')
+    print(f'cache build: {len(ours) / build_seconds:.1f} samples/s with 1 worker')
     print(f'largest |loader - official| on audio and depth: {difference:.3g}')
 
 

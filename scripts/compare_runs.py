@@ -7,9 +7,9 @@ With --group-seeds, runs whose config.yaml differ only in arch.seed (and checkpo
 form one row: the mean and standard deviation over their seeds.
 """
 import argparse
-import sys
 from pathlib import Path
 
+from packnet_sfm.utils.cli import run_cli
 from packnet_sfm.utils.compare import (
     comparison_table,
     grouped_table,
@@ -34,11 +34,8 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
-    try:
-        table = grouped_table if args.group_seeds else comparison_table
-        header, rows = table(args.run_dirs, args.metrics)
-    except (FileNotFoundError, ValueError) as error:
-        sys.exit(f'error: {error}')
+    table = grouped_table if args.group_seeds else comparison_table
+    header, rows = table(args.run_dirs, args.metrics)
     print(to_text(header, rows))
     if args.csv:
         write_csv(args.csv, header, rows)
@@ -47,4 +44,4 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    main()
+    run_cli(main)

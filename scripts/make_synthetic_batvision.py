@@ -9,6 +9,7 @@ import argparse
 import os
 
 from packnet_sfm.datasets.synthetic import generate_batvision
+from packnet_sfm.utils.cli import run_cli
 
 
 def parse_args(argv=None):
@@ -38,4 +39,4 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    main()
+    run_cli(main)

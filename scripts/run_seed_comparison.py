@@ -30,6 +30,7 @@ from packnet_sfm.trainers.distributed import SingleProcess
 from packnet_sfm.trainers.evaluation import read_results
 from packnet_sfm.trainers.run import run_name
 from packnet_sfm.utils.checkpoint import load_checkpoint
+from packnet_sfm.utils.cli import run_cli
 from packnet_sfm.utils.config import load_config
 
 REPO = Path(__file__).resolve().parents[1]
@@ -204,4 +205,4 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    main()
+    run_cli(main)

@@ -319,3 +319,28 @@ def test_check_dataset_on_v1_and_a_missing_root(tiny_bv1, tmp_path):
     assert result.returncode == 0 and 'No problem found.' in result.stdout
     assert_one_clear_line(script('check_dataset.py', tmp_path / 'nope', '--format',
                                  'batvision_v1'), tmp_path / 'nope')
+
+
+def test_check_dataset_on_kitti_finds_missing_corrupt_and_truncated_files(tmp_path):
+    from packnet_sfm.datasets.synthetic import kitti as synthetic_kitti
+    root = tmp_path / 'kitti'
+    synthetic_kitti.write_synthetic_kitti(root, num_drives=1, num_frames=4, height=64, width=128,
+                                          seed=3)
+    split = 'data_splits/eigen_test_files.txt'
+    clean = script('check_dataset.py', root, '--format', 'kitti', '--split', split)
+    assert clean.returncode == 0 and 'No problem found.' in clean.stdout, clean.stderr
+    drive = root / '2011_09_26' / '2011_09_26_drive_0001_sync'
+    missing = drive / 'proj_depth' / 'groundtruth' / 'image_02' / '0000000001.png'
+    missing.unlink()
+    corrupt = drive / 'image_02' / 'data' / '0000000002.png'
+    corrupt.write_text('not an image')
+    truncated = drive / 'velodyne_points' / 'data' / '0000000003.bin'
+    truncated.write_bytes(truncated.read_bytes()[:100])
+    report = tmp_path / 'report.csv'
+    for depth_type, expected in (('groundtruth', {missing: 'split file', corrupt: 'image'}),
+                                 ('velodyne', {corrupt: 'image', truncated: 'lidar'})):
+        result = script('check_dataset.py', root, '--format', 'kitti', '--split', split,
+                        '--depth-type', depth_type, '--report', report)
+        assert result.returncode == 1 and 'Traceback' not in result.stderr
+        with open(report, newline='') as f:
+            assert {Path(row['file']): row['kind'] for row in csv.DictReader(f)} == expected

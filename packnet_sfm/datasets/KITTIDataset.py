@@ -13,9 +13,11 @@ import os
 import cv2
 import numpy as np
 import torch
+from PIL import Image
 from torch.utils.data import Dataset
 
 from packnet_sfm.geometry.camera import scale_intrinsics
+from packnet_sfm.utils.errors import InputError
 
 CAMERAS = {'l': 2, 'r': 3}
 DEPTH_TYPES = ('velodyne', 'groundtruth')
@@ -91,7 +93,7 @@ def read_png_depth(path):
     """Depth [H,W] in metres from a KITTI uint16 PNG (metres * 256, 0 = none)."""
     depth = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
     if depth is None or depth.dtype != np.uint16 or depth.ndim != 2:
-        raise OSError(f"{path} is not a uint16 KITTI depth PNG")
+        raise InputError(f"{path} is not a uint16 KITTI depth PNG; re-download it")
     return depth.astype(np.float32) / 256.0
 
 
@@ -100,7 +102,8 @@ def read_rgb(path, shape):
     enlarging), the original (height, width))."""
     image = cv2.imread(str(path), cv2.IMREAD_COLOR)
     if image is None:
-        raise OSError(f"Cannot read image {path}")
+        raise InputError(f"Cannot read image {path}; the file is missing or corrupt: "
+                         "re-download it")
     return rgb_tensor(image, shape), image.shape[:2]
 
 
@@ -122,7 +125,7 @@ def parse_split_line(line, split_path):
     if parts and parts[0].endswith('.png') and '/data/' in parts[0]:
         folder, _, name = parts[0].partition('/image_0')
         return folder, int(os.path.splitext(os.path.basename(name))[0]), int(name[0])
-    raise ValueError(f"Cannot parse line '{line}' of {split_path}: expected "
+    raise InputError(f"Cannot parse line '{line}' of {split_path}: expected "
                      "'<date>/<drive> <frame> <l|r>' or '<date>/<drive>/image_02/data/<frame>.png'")
 
 
@@ -165,10 +168,10 @@ class KITTIDataset(Dataset):
                  forward_context=0, image_shape=(192, 640), max_depth=80.0, training=True,
                  augmentation=None):
         if depth_type not in DEPTH_TYPES:
-            raise ValueError(f"datasets.kitti.depth_type '{depth_type}' must be one of "
+            raise InputError(f"datasets.kitti.depth_type '{depth_type}' must be one of "
                              f"{DEPTH_TYPES}")
         if input_depth_type not in ('', 'velodyne'):
-            raise ValueError(f"datasets.kitti.input_depth_type '{input_depth_type}' must be '' "
+            raise InputError(f"datasets.kitti.input_depth_type '{input_depth_type}' must be '' "
                              "or 'velodyne'")
         self.root, self.depth_type, self.input_depth_type = root, depth_type, input_depth_type
         self.training, self.augmentation = training, augmentation
@@ -181,9 +184,11 @@ class KITTIDataset(Dataset):
                                     f"{self.split_path}); set datasets.<split>.split")
         with open(self.split_path) as f:
             entries = [parse_split_line(line, self.split_path) for line in f if line.strip()]
-        self.samples = [entry for entry in entries if self._complete(*entry)]
+        complete = [self._complete(*entry) for entry in entries]
+        self.samples = [entry for entry, ok in zip(entries, complete) if ok]
+        self.incomplete = [entry for entry, ok in zip(entries, complete) if not ok]
         if not self.samples:
-            raise ValueError(f"None of the {len(entries)} frames of {self.split_path} has all "
+            raise InputError(f"None of the {len(entries)} frames of {self.split_path} has all "
                              f"its files under {root} (image, {len(self.context_offsets)} "
                              f"context frames, {depth_type} depth, input depth)")
         self._projections, self._intrinsics = {}, {}
@@ -198,13 +203,66 @@ class KITTIDataset(Dataset):
         return os.path.join(self.root, folder, 'proj_depth', 'groundtruth',
                             f'image_{camera:02d}', f'{frame:010d}.png')
 
-    def _complete(self, folder, frame, camera):
-        paths = [self.image_path(folder, frame + k, camera) for k in [0, *self.context_offsets]]
+    def frame_files(self, folder, frame, camera):
+        """The files of a frame itself: image, ground truth, LiDAR (not its context)."""
+        paths = [self.image_path(folder, frame, camera)]
         if self.depth_type == 'groundtruth':
             paths.append(self.groundtruth_path(folder, frame, camera))
         if 'velodyne' in (self.depth_type, self.input_depth_type):
             paths.append(self.velodyne_path(folder, frame))
-        return all(os.path.isfile(p) for p in paths)
+        return paths
+
+    def _complete(self, folder, frame, camera):
+        context = [self.image_path(folder, frame + k, camera) for k in self.context_offsets]
+        return all(os.path.isfile(p) for p in [*self.frame_files(folder, frame, camera),
+                                                  *context])
+
+    # scripts/check_dataset.py: the split's frames as `recordings`, their cheap checks
+    @property
+    def recordings(self):
+        return self.samples
+
+    def split_problems(self):
+        """[(file, message)] of the split's frames left out for a missing file of their own
+        (frames that only lack a context frame, as at a drive's ends, are not problems)."""
+        return [(path, f"Missing {path} (frame {frame} of {folder} in {self.split_path}); "
+                       f"re-download the drive or remove the line")
+                for folder, frame, camera in self.incomplete
+                for path in self.frame_files(folder, frame, camera) if not os.path.isfile(path)]
+
+    def check_recording(self, sample):
+        """(files checked, valid ground-truth fraction or None, [(file, kind, message)]) of
+        one frame: image header, calibration, ground-truth PNG (uint16, the image's size) or
+        LiDAR file (whole float32 x, y, z, reflectance records)."""
+        folder, frame, camera = sample
+        problems, fraction = [], None
+        image = self.image_path(folder, frame, camera)
+        try:
+            with Image.open(image) as opened:
+                size = opened.height, opened.width
+        except OSError as error:
+            return 1, None, [(image, 'image', f"Cannot read image {image}: {error}")]
+        try:
+            self.intrinsics(folder, camera, size)
+        except (InputError, FileNotFoundError, KeyError) as error:
+            problems.append((os.path.join(self.root, folder.split('/')[0]), 'calibration',
+                             f"Calibration of {folder}: {error}"))
+        if self.depth_type == 'groundtruth':
+            path = self.groundtruth_path(folder, frame, camera)
+            try:
+                depth = read_png_depth(path)
+                if depth.shape != size:
+                    raise InputError(f"{path} is {depth.shape[1]}x{depth.shape[0]} but its "
+                                     f"image is {size[1]}x{size[0]}; re-download it")
+                fraction = np.count_nonzero(depth) / depth.size
+            except InputError as error:
+                problems.append((path, 'depth format', str(error)))
+        if 'velodyne' in (self.depth_type, self.input_depth_type):
+            path = self.velodyne_path(folder, frame)
+            if os.path.getsize(path) == 0 or os.path.getsize(path) % 16:
+                problems.append((path, 'lidar', f"{path} holds {os.path.getsize(path)} bytes, "
+                                 "not whole float32 x, y, z, reflectance records; re-download"))
+        return len(self.frame_files(folder, frame, camera)) + 1, fraction, problems
 
     def __len__(self):
         return len(self.samples)

@@ -10,6 +10,8 @@ import cv2
 import numpy as np
 import torch
 
+from packnet_sfm.utils.config import ConfigError
+
 # Sample entries mirrored by the flip: [C,H,W] maps and lists of them.
 FLIPPED_MAPS = ('rgb', 'depth', 'valid', 'input_depth')
 FLIPPED_LISTS = ('rgb_context',)
@@ -60,9 +62,9 @@ class Augmentation:
 
     def __init__(self, flip_prob=0.0, brightness=0.0, contrast=0.0, saturation=0.0, hue=0.0):
         if not 0.0 <= flip_prob <= 1.0:
-            raise ValueError(f"datasets.augmentation.flip_prob must be in [0, 1], got {flip_prob}")
+            raise ConfigError(f"datasets.augmentation.flip_prob must be in [0, 1], got {flip_prob}")
         if not 0.0 <= hue <= 0.5:
-            raise ValueError(f"datasets.augmentation.hue must be in [0, 0.5], got {hue}")
+            raise ConfigError(f"datasets.augmentation.hue must be in [0, 0.5], got {hue}")
         self.flip_prob = flip_prob
         ranges = {'brightness': (max(0.0, 1 - brightness), 1 + brightness),
                   'contrast': (max(0.0, 1 - contrast), 1 + contrast),

@@ -70,11 +70,13 @@ def check_split(make_dataset, split, workers=1):
 
 def summary(reports, shown=10):
     """The text a user reads: per split counts, problems by kind, the first problems."""
-    lines = [f"{'split':<8}{'recordings':>12}{'files':>10}{'problems':>10}{'valid depth':>14}"]
+    width = max([8] + [len(report.split) + 2 for report in reports])
+    lines = [f"{'split':<{width}}{'recordings':>12}{'files':>10}{'problems':>10}"
+             f"{'valid depth':>14}"]
     for report in reports:
         fractions = report.valid_fractions
         valid = f'{100 * sum(fractions) / len(fractions):.1f}%' if fractions else '-'
-        lines.append(f'{report.split:<8}{report.recordings:>12}{report.files:>10}'
+        lines.append(f'{report.split:<{width}}{report.recordings:>12}{report.files:>10}'
                      f'{len(report.problems):>10}{valid:>14}')
     kinds = sum((report.kinds() for report in reports), Counter())
     problems = [problem for report in reports for problem in report.problems]

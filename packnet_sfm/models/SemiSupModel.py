@@ -15,6 +15,7 @@ from packnet_sfm.losses.supervised_loss import SupervisedLoss
 from packnet_sfm.models.self_supervision import Completion, SelfSupervision
 from packnet_sfm.networks import build_depth_net
 from packnet_sfm.networks.layers.audio_frontend import AudioFrontEnd
+from packnet_sfm.utils.config import ConfigError
 from packnet_sfm.utils.visualization import colorize, colorize_depth, colorize_input, make_grid
 
 
@@ -31,11 +32,11 @@ class SemiSupModel(nn.Module):
         batch's cut waveforms into the network's audio input on the model's device."""
         super().__init__()
         if not 0.0 <= supervised_loss_weight <= 1.0:
-            raise ValueError("model.loss.supervised_loss_weight must be in [0, 1], "
-                             f"got {supervised_loss_weight}")
+            raise ConfigError("model.loss.supervised_loss_weight must be in [0, 1], "
+                              f"got {supervised_loss_weight}")
         if supervised_loss_weight < 1.0 and self_supervision is None:
-            raise ValueError("model.loss.supervised_loss_weight < 1 needs photometric "
-                             "self-supervision (a SelfSupervision with a pose network)")
+            raise ConfigError("model.loss.supervised_loss_weight < 1 needs photometric "
+                              "self-supervision (a SelfSupervision with a pose network)")
         self.depth_net = depth_net
         self.supervised_loss_weight = supervised_loss_weight
         self.supervised_loss = supervised_loss or SupervisedLoss('sparse-l1')

@@ -9,6 +9,7 @@ from packnet_sfm.losses.loss_base import LOSS_REGISTRY
 from packnet_sfm.losses.multiview_photometric_loss import MultiViewPhotometricLoss
 from packnet_sfm.losses.supervised_loss import split_method
 from packnet_sfm.networks.pose import build_pose_net
+from packnet_sfm.utils.config import ConfigError
 
 
 class SelfSupervision(nn.Module):
@@ -36,9 +37,9 @@ class SelfSupervision(nn.Module):
         augmentation kept them, as packnet-sfm does."""
         context = batch.get('rgb_context')
         if not context or 'intrinsics' not in batch:
-            raise ValueError("model.loss.supervised_loss_weight < 1 needs context frames and "
-                             "intrinsics in the batch: set datasets.kitti.back_context and/or "
-                             "forward_context > 0 (KITTI datasets provide intrinsics)")
+            raise ConfigError("model.loss.supervised_loss_weight < 1 needs context frames and "
+                              "intrinsics in the batch: set datasets.kitti.back_context and/or "
+                              "forward_context > 0 (KITTI datasets provide intrinsics)")
         vectors = self.pose_net(batch['rgb'], context)
         poses = [Pose.from_vec(vectors[:, i]) for i in range(len(context))]
         return self.photometric_loss(batch.get('rgb_original', batch['rgb']),

@@ -54,16 +54,17 @@ def select_device(name, world):
 
 
 def autocast_settings(amp, device):
-    """(autocast context factory, GradScaler) for `arch.amp`; mixed precision is CUDA-only."""
+    """(autocast context factory, GradScaler) for `arch.amp`: bf16 on CUDA or the CPU, fp16
+    (with loss scaling) on CUDA only."""
     if amp not in ('none', 'bf16', 'fp16'):
         raise ConfigError(f"arch.amp must be 'none', 'bf16' or 'fp16', not '{amp}'")
-    if amp == 'none' or device.type != 'cuda':
+    if amp == 'none' or (amp == 'fp16' and device.type != 'cuda'):
         if amp != 'none':
             print(f"arch.amp '{amp}' needs CUDA; training in float32 on {device}")
         return nullcontext, torch.amp.GradScaler('cpu', enabled=False)
     dtype = torch.bfloat16 if amp == 'bf16' else torch.float16
-    return (lambda: torch.autocast('cuda', dtype=dtype),
-            torch.amp.GradScaler('cuda', enabled=amp == 'fp16'))
+    return (lambda: torch.autocast(device.type, dtype=dtype),
+            torch.amp.GradScaler(device.type, enabled=amp == 'fp16'))
 
 
 def monitored_set(cfg, validation_sets):

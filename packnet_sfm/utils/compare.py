@@ -9,6 +9,7 @@ import yaml
 
 from packnet_sfm.utils.benchmark import mean_std
 from packnet_sfm.utils.checkpoint import HIGHER_IS_BETTER
+from packnet_sfm.utils.errors import InputError
 
 VAL_METRICS_FILE = 'val_metrics.jsonl'
 RUN_CONFIG_FILE = 'config.yaml'
@@ -30,9 +31,9 @@ def read_val_metrics(run_dir):
         try:
             records.append(json.loads(line))
         except json.JSONDecodeError as error:
-            raise ValueError(f"{path}:{number}: not a JSON line ({error.msg})") from error
+            raise InputError(f"{path}:{number}: not a JSON line ({error.msg})") from error
     if not records:
-        raise ValueError(f"{path}: no validation records")
+        raise InputError(f"{path}: no validation records")
     return records
 
 
@@ -85,7 +86,7 @@ def read_run_config(run_dir):
     try:
         return flatten(yaml.safe_load(path.read_text()) or {})
     except yaml.YAMLError as error:
-        raise ValueError(f"{path}: not a YAML config ({error})") from error
+        raise InputError(f"{path}: not a YAML config ({error})") from error
 
 
 def seed_groups(run_dirs):

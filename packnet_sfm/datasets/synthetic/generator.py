@@ -14,6 +14,7 @@ from multiprocessing import get_context
 
 import numpy as np
 
+from packnet_sfm.utils.errors import InputError
 from packnet_sfm.utils.progress import progress as progress_bar
 
 from .acoustics import AcousticSettings, random_rig, simulate_binaural
@@ -128,11 +129,11 @@ def assign_splits(locations, samples_per_location, seed, held_out_locations=0):
     for training.
     """
     if not 0 <= held_out_locations < locations:
-        raise ValueError(f'held_out_locations must be in [0, {locations - 1}] for {locations} '
+        raise InputError(f'held_out_locations must be in [0, {locations - 1}] for {locations} '
                          f'locations, got {held_out_locations}')
     minimum = 2 if held_out_locations else 3
     if samples_per_location < minimum:
-        raise ValueError(f'samples_per_location must be >= {minimum} so that every split of a '
+        raise InputError(f'samples_per_location must be >= {minimum} so that every split of a '
                          f'location is non-empty, got {samples_per_location}')
     split_of = {}
     for location in range(locations):
@@ -148,9 +149,9 @@ def generate_batvision(version, output, locations, samples_per_location, seed, w
                        held_out_locations=0, settings=SimulationSettings(), progress=True):
     """Write a synthetic BatVision ``version`` ('v1' or 'v2') dataset under ``output``."""
     if version not in FORMATS:
-        raise ValueError(f"version must be one of {sorted(FORMATS)}, got '{version}'")
+        raise InputError(f"version must be one of {sorted(FORMATS)}, got '{version}'")
     if locations < 1:
-        raise ValueError(f'locations must be >= 1, got {locations}')
+        raise InputError(f'locations must be >= 1, got {locations}')
     split_of = assign_splits(locations, samples_per_location, seed, held_out_locations)
     workers = workers or min(os.cpu_count() or 1, 4)
     os.makedirs(output, exist_ok=True)

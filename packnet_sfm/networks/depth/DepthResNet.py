@@ -5,6 +5,7 @@ from torch import nn
 
 from packnet_sfm.networks.layers.depth_decoder import DepthDecoder, sigmoid_to_depth
 from packnet_sfm.networks.layers.resnet_encoder import build_encoder
+from packnet_sfm.utils.config import ConfigError
 
 
 class DepthResNet(nn.Module):
@@ -27,9 +28,9 @@ class DepthResNet(nn.Module):
                  num_scales=4, depth_scale=1.0):
         super().__init__()
         if depth_scale != 1.0:
-            raise ValueError(f"{type(self).__name__} predicts (and reads input depth in) metres "
-                             "between min_depth and max_depth; turn depth normalisation off "
-                             "(datasets.batvision.depth_norm false)")
+            raise ConfigError(f"{type(self).__name__} predicts (and reads input depth in) metres "
+                              "between min_depth and max_depth; turn depth normalisation off "
+                              "(datasets.batvision.depth_norm false)")
         self.encoder = build_encoder(version, pretrained_path,
                                      key='model.depth_net.DepthResNet.version')
         self.decoder = DepthDecoder(self.encoder.num_ch_enc, num_scales)

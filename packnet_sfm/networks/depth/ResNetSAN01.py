@@ -5,6 +5,7 @@ from torch import nn
 from packnet_sfm.networks.depth.DepthResNet import DepthResNet
 from packnet_sfm.networks.layers.film import FiLM
 from packnet_sfm.networks.layers.sparse_conv import SparseEncoder
+from packnet_sfm.utils.config import ConfigError
 
 
 class ResNetSAN01(DepthResNet):
@@ -35,8 +36,8 @@ class ResNetSAN01(DepthResNet):
         super().__init__(version, min_depth, max_depth, pretrained_path, num_scales, depth_scale)
         channels = self.encoder.num_ch_enc
         if use_film and not set(film_scales) <= set(range(len(channels))):
-            raise ValueError(f"model.depth_net.ResNetSAN01.film_scales {list(film_scales)} must "
-                             f"be encoder levels in 0..{len(channels) - 1}")
+            raise ConfigError(f"model.depth_net.ResNetSAN01.film_scales {list(film_scales)} must "
+                              f"be encoder levels in 0..{len(channels) - 1}")
         self.sparse_encoder = SparseEncoder(channels, max_depth)
         self.weight = nn.Parameter(torch.ones(len(channels)))
         self.bias = nn.Parameter(torch.zeros(len(channels)))

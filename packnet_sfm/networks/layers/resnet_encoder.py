@@ -6,6 +6,8 @@ ResNet loads with `load_imagenet_weights` (its `fc.*` classifier entries are ign
 import torch
 from torch import nn
 
+from packnet_sfm.utils.config import ConfigError
+
 # Normalisation the ImageNet weights expect, applied to [0, 1] RGB inside the encoder.
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -85,8 +87,8 @@ class ResnetEncoder(nn.Module):
     def __init__(self, num_layers=18, in_channels=3, pretrained_path=''):
         super().__init__()
         if num_layers not in ARCHITECTURES:
-            raise ValueError(f"ResNet depth {num_layers} is not supported; use one of "
-                             f"{sorted(ARCHITECTURES)}")
+            raise ConfigError(f"ResNet depth {num_layers} is not supported; use one of "
+                              f"{sorted(ARCHITECTURES)}")
         block, blocks = ARCHITECTURES[num_layers]
         self.conv1, self.bn1 = nn.Conv2d(in_channels, 64, 7, 2, 3, bias=False), nn.BatchNorm2d(64)
         self.relu = nn.ReLU(inplace=True)
@@ -132,9 +134,9 @@ def load_imagenet_weights(encoder, path):
         state['conv1.weight'] = state['conv1.weight'].repeat(1, repeats, 1, 1) / repeats
     missing, unexpected = encoder.load_state_dict(state, strict=False)
     if missing or unexpected:
-        raise ValueError(f"{path} is not an ImageNet ResNet state dict for this encoder: "
-                         f"missing {missing[:5]}, unexpected {unexpected[:5]}; check the "
-                         "ResNet version (18/34/50) in the network's `version`")
+        raise ConfigError(f"{path} is not an ImageNet ResNet state dict for this encoder: "
+                          f"missing {missing[:5]}, unexpected {unexpected[:5]}; check the "
+                          "ResNet version (18/34/50) in the network's `version`")
 
 
 def build_encoder(version, pretrained_path='', in_channels=3, key='version'):
@@ -142,9 +144,9 @@ def build_encoder(version, pretrained_path='', in_channels=3, key='version'):
     read from `pretrained_path`) or 'nt' (random init), e.g. '18pt', '50nt'."""
     depth, mode = version[:-2], version[-2:]
     if not depth.isdigit() or int(depth) not in ARCHITECTURES or mode not in ('pt', 'nt'):
-        raise ValueError(f"{key} '{version}' is not a ResNet version: use 18, 34 or 50 followed "
-                         "by 'pt' (pretrained) or 'nt' (not pretrained), e.g. '18pt'")
+        raise ConfigError(f"{key} '{version}' is not a ResNet version: use 18, 34 or 50 followed "
+                          "by 'pt' (pretrained) or 'nt' (not pretrained), e.g. '18pt'")
     if mode == 'pt' and not pretrained_path:
-        raise ValueError(f"{key} '{version}' loads ImageNet weights: set pretrained_path to a "
-                         f"ResNet-{depth} state dict file, or use '{depth}nt'")
+        raise ConfigError(f"{key} '{version}' loads ImageNet weights: set pretrained_path to a "
+                          f"ResNet-{depth} state dict file, or use '{depth}nt'")
     return ResnetEncoder(int(depth), in_channels, pretrained_path if mode == 'pt' else '')

@@ -1,0 +1,143 @@
+"""Training step of the echo U-Net against a plain reference loop written here (the official
+structure: pix2pix U-Net with in-place activations, L1 on gt != 0, AdamW, the loss read every
+step), measured in the same run on the same batches, at unet_128 ngf 32 batch 16 (128x128)
+and unet_256 ngf 64 batch 8 (256x256). Ours runs through the Trainer's own step in its
+default form (fp32, eager) and with the speed options; on CUDA also fp32 eager against bf16 +
+channels_last (+ compile).
+
+    python bench/train_step.py [--steps 6] [--sizes small large] [--compile]
+"""
+import argparse
+import os
+import tempfile
+import time
+
+import torch
+from torch import nn
+
+from packnet_sfm.datasets.synthetic import generate_batvision
+from packnet_sfm.trainers.distributed import SingleProcess
+from packnet_sfm.trainers.trainer import Trainer
+from packnet_sfm.utils.config import load_config
+
+SIZES = {'small': ('unet_128', 32, 16, 128), 'large': ('unet_256', 64, 8, 256)}
+
+
+class Block(nn.Module):
+    """The official pix2pix skip block (in-place LeakyReLU / ReLU, as the official code)."""
+
+    def __init__(self, outer, inner, input_nc=None, submodule=None, outermost=False):
+        super().__init__()
+        self.outermost = outermost
+        down = nn.Conv2d(input_nc or outer, inner, 4, 2, 1, bias=False)
+        if outermost:
+            layers = [down, submodule, nn.ReLU(True), nn.ConvTranspose2d(2 * inner, outer, 4, 2, 1),
+                      nn.Sigmoid()]
+        elif submodule is None:
+            layers = [nn.LeakyReLU(0.2, True), down, nn.ReLU(True),
+                      nn.ConvTranspose2d(inner, outer, 4, 2, 1, bias=False), nn.BatchNorm2d(outer)]
+        else:
+            layers = [nn.LeakyReLU(0.2, True), down, nn.BatchNorm2d(inner), submodule,
+                      nn.ReLU(True), nn.ConvTranspose2d(2 * inner, outer, 4, 2, 1, bias=False),
+                      nn.BatchNorm2d(outer)]
+        self.model = nn.Sequential(*layers)
+
+    def forward(self, x):
+        return self.model(x) if self.outermost else torch.cat([x, self.model(x)], 1)
+
+
+def reference_unet(generator, ngf):
+    block = Block(8 * ngf, 8 * ngf)
+    for _ in range({'unet_128': 7, 'unet_256': 8}[generator] - 5):
+        block = Block(8 * ngf, 8 * ngf, submodule=block)
+    for multiplier in (4, 2, 1):
+        block = Block(multiplier * ngf, 2 * multiplier * ngf, submodule=block)
+    return Block(1, ngf, input_nc=2, submodule=block, outermost=True)
+
+
+def reference_step(net, optimizer):
+    def step(batch):
+        prediction = net(batch['audio'])
+        gt = batch['depth']
+        loss = (prediction[gt != 0] - gt[gt != 0]).abs().mean()
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        return loss.item()
+    return step
+
+
+def our_step(scratch, generator, ngf, batch_size, size, *opts):
+    """The Trainer's step (its data set is a tiny generated one; the bench feeds its own
+    batches)."""
+    data = os.path.join(scratch, 'bv2')
+    if not os.path.isdir(data):
+        generate_batvision('v2', data, locations=1, samples_per_location=3, seed=0, workers=1,
+                           progress=False)
+    cfg = load_config('configs/train_unet_batvision_v1_l1.yaml', [
+        'model.depth_net.UNetSoundOnly.generator', generator,
+        'model.depth_net.UNetSoundOnly.ngf', ngf, 'datasets.batvision.image_size', size,
+        'datasets.train.dataset', '[BatvisionV2]', 'datasets.train.path', f"['{data}']",
+        'datasets.train.batch_size', 1, 'datasets.train.num_workers', 0,
+        'datasets.validation.path', '[]', 'checkpoint.filepath', scratch, *opts])
+    trainer = Trainer(cfg, os.path.join(scratch, 'run'), SingleProcess())
+    return lambda batch: trainer.train_step(trainer.to_device(batch), epoch=0)
+
+
+def batches(batch_size, size, count, device):
+    generator = torch.Generator().manual_seed(0)
+    return [{'audio': torch.rand(batch_size, 2, size, size, generator=generator).to(device),
+             'depth': torch.rand(batch_size, 1, size, size, generator=generator).to(device),
+             'valid': torch.ones(batch_size, 1, size, size, dtype=torch.bool, device=device)}
+            for _ in range(count)]
+
+
+def seconds_per_step(step, data, device):
+    step(data[0])                               # warm-up (and compilation)
+    if device.type == 'cuda':
+        torch.cuda.synchronize()
+    started = time.perf_counter()
+    for batch in data[1:]:
+        step(batch)
+    if device.type == 'cuda':
+        torch.cuda.synchronize()
+    return (time.perf_counter() - started) / (len(data) - 1)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser.add_argument('--steps', type=int, default=6, help='timed steps per variant (+1 warm)')
+    parser.add_argument('--sizes', nargs='+', choices=SIZES, default=list(SIZES))
+    parser.add_argument('--compile', action='store_true', help='also time arch.compile')
+    args = parser.parse_args()
+    device = torch.device('cuda' if torch.cuda.is_available() else 'cpu')
+    print(f'device: {device}, {torch.get_num_threads()} threads')
+    with tempfile.TemporaryDirectory() as scratch:
+        for name in args.sizes:
+            compare(scratch, name, args, device)
+
+
+def compare(scratch, name, args, device):
+    """Print the reference loop's time per step and ours, for one size."""
+    generator, ngf, batch_size, size = SIZES[name]
+    data = batches(batch_size, size, args.steps + 1, device)
+    torch.manual_seed(0)
+    net = reference_unet(generator, ngf).to(device)
+    reference = seconds_per_step(
+        reference_step(net, torch.optim.AdamW(net.parameters(), lr=1e-3)), data, device)
+    variants = {'ours, fp32 eager': ()}
+    variants['ours, channels_last'] = ('arch.channels_last', 'true')
+    variants['ours, bf16 + channels_last'] = ('arch.amp', 'bf16', 'arch.channels_last', 'true')
+    if args.compile:
+        variants['ours, bf16 + channels_last + compile'] = (
+            *variants['ours, bf16 + channels_last'], 'arch.compile', 'true')
+    print(f'\n{generator} ngf {ngf}, batch {batch_size}, {size}x{size}: reference loop '
+          f'{reference:.3f} s/step')
+    for label, opts in variants.items():
+        ours = seconds_per_step(our_step(scratch, generator, ngf, batch_size, size, *opts),
+                                data, device)
+        print(f'  {label:<40}{ours:8.3f} s/step  {reference / ours:5.2f}x the reference')
+
+
+if __name__ == '__main__':
+    main()
