@@ -9,6 +9,7 @@ channels_last (+ compile).
 """
 import argparse
 import os
+import statistics
 import tempfile
 import time
 
@@ -92,16 +93,21 @@ def batches(batch_size, size, count, device):
             for _ in range(count)]
 
 
-def seconds_per_step(step, data, device):
-    step(data[0])                               # warm-up (and compilation)
-    if device.type == 'cuda':
-        torch.cuda.synchronize()
-    started = time.perf_counter()
-    for batch in data[1:]:
-        step(batch)
-    if device.type == 'cuda':
-        torch.cuda.synchronize()
-    return (time.perf_counter() - started) / (len(data) - 1)
+def interleaved_seconds(steps, data, device):
+    """Median seconds per step of each of `steps` {label: step}, run in turn on the same
+    batches (A B C A B C ...) so that a drift of the machine's speed hits all alike."""
+    times = {label: [] for label in steps}
+    for index, batch in enumerate(data):
+        for label, step in steps.items():
+            if device.type == 'cuda':
+                torch.cuda.synchronize()
+            started = time.perf_counter()
+            step(batch)
+            if device.type == 'cuda':
+                torch.cuda.synchronize()
+            if index:                   # the first round warms up (and compiles)
+                times[label].append(time.perf_counter() - started)
+    return {label: statistics.median(values) for label, values in times.items()}
 
 
 def main():
@@ -120,24 +126,23 @@ def main():
 def compare(scratch, name, args, device):
     """Print the reference loop's time per step and ours, for one size."""
     generator, ngf, batch_size, size = SIZES[name]
-    data = batches(batch_size, size, args.steps + 1, device)
     torch.manual_seed(0)
     net = reference_unet(generator, ngf).to(device)
-    reference = seconds_per_step(
-        reference_step(net, torch.optim.AdamW(net.parameters(), lr=1e-3)), data, device)
-    variants = {'ours, fp32 eager': ()}
-    variants['ours, channels_last'] = ('arch.channels_last', 'true')
-    variants['ours, bf16 + channels_last'] = ('arch.amp', 'bf16', 'arch.channels_last', 'true')
+    variants = {'ours, fp32 eager': (), 'ours, channels_last': ('arch.channels_last', 'true'),
+                'ours, bf16 + channels_last': ('arch.amp', 'bf16', 'arch.channels_last', 'true')}
     if args.compile:
         variants['ours, bf16 + channels_last + compile'] = (
             *variants['ours, bf16 + channels_last'], 'arch.compile', 'true')
+    steps = {'reference loop': reference_step(net, torch.optim.AdamW(net.parameters(), lr=1e-3)),
+             **{label: our_step(scratch, generator, ngf, batch_size, size, *opts)
+                for label, opts in variants.items()}}
+    seconds = interleaved_seconds(steps, batches(batch_size, size, args.steps + 1, device),
+                                  device)
+    reference = seconds.pop('reference loop')
     print(f'\n{generator} ngf {ngf}, batch {batch_size}, {size}x{size}: reference loop '
-          f'{reference:.3f} s/step')
-    for label, opts in variants.items():
-        ours = seconds_per_step(our_step(scratch, generator, ngf, batch_size, size, *opts),
-                                data, device)
-        print(f'  {label:<40}{ours:8.3f} s/step  {reference / ours:5.2f}x the reference')
-
+          f'{reference:.3f} s/step (median of {args.steps})')
+    for label, value in seconds.items():
+        print(f'  {label:<40}{value:8.3f} s/step  {reference / value:5.2f}x the reference')
 
 if __name__ == '__main__':
     main()

@@ -143,11 +143,11 @@ class BatvisionV2Dataset(BatvisionDataset):
         check_wav(wav_header(path, recording.source), path, self.echo_samples, recording.source)
 
     def read_depth_mm(self, recording, header_only=False):
-        """uint16 (720, 1280) millimetres as float32 (0 = no measurement)."""
+        """uint16 (720, 1280) millimetres (0 = no measurement)."""
         depth = load_npy(recording.depth, 'depth', recording.source, header_only)
         if depth.dtype != np.uint16 or depth.shape != DEPTH_SHAPE:
             raise BatvisionDataError(
                 f"Depth file {recording.depth} (listed in {recording.source}) holds {depth.dtype} "
                 f"{depth.shape}; BatVision V2 depth is uint16 {DEPTH_SHAPE} millimetres: "
                 f"re-download it", kind='depth format')
-        return depth if header_only else depth.astype(np.float32)
+        return depth

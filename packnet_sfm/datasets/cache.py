@@ -26,7 +26,7 @@ from torch.utils.data import Dataset
 from packnet_sfm.utils.errors import InputError, user_message
 from packnet_sfm.utils.progress import progress
 
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2
 FLOAT16_KEYS = ('depth', 'rgb')
 FLUSH_EVERY = 64
 
