@@ -38,6 +38,14 @@ def tiny_bv2(tmp_path_factory):
     return root
 
 
+@pytest.fixture(scope='session')
+def tiny_bv1(tmp_path_factory):
+    """A simulated V1 root: one date folder, 8 recordings."""
+    root = tmp_path_factory.mktemp('bv1')
+    generate_batvision('v1', root, locations=1, samples_per_location=8, seed=5, workers=1)
+    return root
+
+
 @pytest.fixture
 def tiny_config(tiny_bv2, tmp_path):
     """Path of a YAML that trains a 4-channel unet_128 for 2 epochs on the tiny set."""

@@ -14,8 +14,6 @@ import pytest
 import soundfile as sf
 from conftest import TINY_CONFIG
 
-from packnet_sfm.datasets.synthetic import generate_batvision
-
 REPO = Path(__file__).resolve().parents[1]
 SPLIT_KEYS = ('train', 'validation', 'test')
 
@@ -95,13 +93,6 @@ def test_bad_recordings_name_the_file_and_csv_row(bv2, tiny_config, breaker, wor
     assert_one_clear_line(result, path, 'row 2 of', 'Room000')
 
 
-@pytest.fixture(scope='module')
-def tiny_bv1(tmp_path_factory):
-    root = tmp_path_factory.mktemp('bv1')
-    generate_batvision('v1', root, locations=1, samples_per_location=4, seed=5, workers=1)
-    return root
-
-
 def test_v1_left_ear_without_right(tiny_bv1, tiny_config, tmp_path):
     root = tmp_path / 'bv1'
     shutil.copytree(tiny_bv1, root)
@@ -109,7 +100,8 @@ def test_v1_left_ear_without_right(tiny_bv1, tiny_config, tmp_path):
         right = root / next(csv.DictReader(f))['audio path right']
     right.unlink()
     result = script('train.py', tiny_config, 'datasets.train.dataset', '[BatvisionV1]',
-                    'datasets.validation.path', '[]', *data_overrides(root)[:4])
+                    'datasets.batvision.max_depth', 12, 'datasets.validation.path', '[]',
+                    *data_overrides(root)[:4])
     assert_one_clear_line(result, right, 'Missing audio file')
 
 

@@ -15,18 +15,10 @@ from packnet_sfm.datasets import cache
 from packnet_sfm.datasets.BatvisionV1Dataset import BatvisionV1Dataset
 from packnet_sfm.datasets.BatvisionV2Dataset import BatvisionV2Dataset
 from packnet_sfm.datasets.cache import CachedDataset, cache_folder
-from packnet_sfm.datasets.synthetic import generate_batvision
 from packnet_sfm.utils.depth import compute_depth_metrics
 
 REPO = Path(__file__).resolve().parents[1]
 FLOAT16_RELATIVE = 2 ** -11          # float16 rounding: half a unit in the last place
-
-
-@pytest.fixture(scope='module')
-def tiny_bv1(tmp_path_factory):
-    root = tmp_path_factory.mktemp('bv1')
-    generate_batvision('v1', root, locations=1, samples_per_location=5, seed=5, workers=1)
-    return root
 
 
 def assert_same_samples(cached, uncached):

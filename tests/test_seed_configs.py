@@ -6,7 +6,6 @@ from pathlib import Path
 import pytest
 import torch
 
-from packnet_sfm.datasets.synthetic import generate_batvision
 from packnet_sfm.trainers.distributed import SingleProcess
 from packnet_sfm.trainers.evaluation import to_device
 from packnet_sfm.trainers.trainer import Trainer
@@ -24,14 +23,6 @@ TINY_NETWORKS = {'UNetSoundOnly': {'generator': 'unet_128', 'ngf': 4},
                  'BinauralAttentionUNet': {'base_channels': 8},
                  'RGBDepthUNet': {'base_channels': 8},
                  'WaveformDepthNet': {'base_channels': 4, 'output_size': 64}}
-
-
-@pytest.fixture(scope='module')
-def tiny_bv1(tmp_path_factory):
-    """A simulated V1 root: one date folder, 8 recordings."""
-    root = tmp_path_factory.mktemp('bv1')
-    generate_batvision('v1', root, locations=1, samples_per_location=8, seed=5, workers=1)
-    return root
 
 
 def tiny_overrides(cfg, data_root, runs):
