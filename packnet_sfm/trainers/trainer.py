@@ -222,8 +222,7 @@ class Trainer:
         lr = self.optimizer.param_groups[0]['lr']
         self.logger.scalars({**terms, 'lr': lr, 'samples_per_sec': samples_per_sec,
                              'data_wait': data_wait}, self.step, 'train/')
-        bar.set_postfix(loss=f"{terms['loss']:.4f}", samples_s=f'{samples_per_sec:.1f}',
-                        refresh=False)
+        bar.set_postfix(loss=f"{terms['loss']:.4f}", samples_s=f'{samples_per_sec:.1f}')
         window.restart(self.step + 1)
 
     def take_bad_samples(self, batch, earlier, epoch):
