@@ -13,11 +13,12 @@ transposed-convolution weights N(0, 0.02), BatchNorm weights N(1, 0.02), every b
 54,408,833 parameters for unet_256 at ngf 64, 41,823,873 for unet_128 (7 levels).
 
 Skip semantics: the original applies its LeakyReLU in place to the level input, so the skip
-it concatenates is LeakyReLU(x) rather than x. Here the LeakyReLU is not in place and the skip
-is the level input itself (only the decoder's ReLU on a fresh concatenation is in place): the (normalised) output of the parent's down convolution, which
-`return_features` also returns. The decoder applies ReLU to the concatenation, and
-ReLU(LeakyReLU(x)) == ReLU(x) with the same gradient, so depth predictions, gradients and
-trained weights behave exactly as in the original; only the stored skip tensors differ.
+it concatenates is LeakyReLU(x) rather than x. Here the LeakyReLU is not in place (only the
+decoder's ReLU on a fresh concatenation is) and the skip is the level input itself: the
+(normalised) output of the parent's down convolution, which `return_features` also returns.
+The decoder applies ReLU to the concatenation, and ReLU(LeakyReLU(x)) == ReLU(x) with the same
+gradient, so depth predictions, gradients and trained weights behave exactly as in the
+original; only the stored skip tensors differ.
 """
 import torch
 import torch.nn as nn
