@@ -159,14 +159,28 @@ _C.model.depth_net.UNetSoundOnly.output = 'official'
 _C.model.depth_net.BaseResidualUNet = CN()
 _C.model.depth_net.BaseResidualUNet.base_channels = 64   # 32 | 64 | 128: ~7.4M | 30M | 119M params
 _C.model.depth_net.BaseResidualUNet.residual_scale = 0.2  # residual within +-scale * max_depth
+_C.model.depth_net.BaseResidualUNet.prior_depth = 2.0   # m the head starts at (0: max_depth / 2)
 _C.model.depth_net.BinauralAttentionUNet = CN()
 _C.model.depth_net.BinauralAttentionUNet.base_channels = 64   # x1..x5: base * (1, 2, 4, 8, 8)
 _C.model.depth_net.BinauralAttentionUNet.share_encoders = False   # one encoder for both ears
 _C.model.depth_net.BinauralAttentionUNet.attention_levels = (4, 5)  # L/R cross-attention there
 _C.model.depth_net.BinauralAttentionUNet.num_heads = 8
 _C.model.depth_net.BinauralAttentionUNet.mlp_ratio = 4   # attention MLP width / channels
+_C.model.depth_net.BinauralAttentionUNet.prior_depth = 2.0  # m at start (0: max_depth / 2)
 _C.model.depth_net.RGBDepthUNet = CN()
 _C.model.depth_net.RGBDepthUNet.base_channels = 64       # equal to the student's for feature KD
+_C.model.depth_net.RGBDepthUNet.prior_depth = 2.0   # m the head starts at (0: max_depth / 2)
+# Echo physics (packnet_sfm/networks/depth/EchoDelayNet.py): delay tokens (distance = c t / 2),
+# pixel queries attending to them, log depth starting at prior_depth.
+_C.model.depth_net.EchoDelayNet = CN()
+_C.model.depth_net.EchoDelayNet.channels = 64           # width of delay tokens and queries
+_C.model.depth_net.EchoDelayNet.freq_bins = 8           # frequency bands folded into channels
+_C.model.depth_net.EchoDelayNet.query_grid = 16         # pixel queries: query_grid^2 patches
+_C.model.depth_net.EchoDelayNet.encoder_layers = 2      # Transformer over the delay tokens
+_C.model.depth_net.EchoDelayNet.decoder_layers = 2      # queries attending to the delays
+_C.model.depth_net.EchoDelayNet.num_heads = 4
+_C.model.depth_net.EchoDelayNet.refine_channels = 16
+_C.model.depth_net.EchoDelayNet.prior_depth = 2.0       # metres: the training mean depth
 
 # Knowledge distillation (model.name DistillationModel, seed 003) from a frozen, trained teacher:
 # loss = (2 - w_kd) * task + w_kd * (lambda_kd * depth MSE + lambda_feat * feature MSE).
@@ -233,13 +247,16 @@ _C.datasets.kitti.forward_context = 0               # ... only: evaluation keeps
 _C.datasets.kitti.image_shape = [192, 640]          # (height, width), multiples of 32
 _C.datasets.kitti.max_depth = 80.0                  # metres; GT beyond it is not valid
 # --- end KITTI ---
-# Training augmentation (train split only, datasets that take RGB samples: KITTI).
+# Training augmentation (train split only): RGB samples (KITTI) in the loader, echoes below.
 _C.datasets.augmentation = CN()
 _C.datasets.augmentation.flip_prob = 0.0            # horizontal flip of the whole sample
 _C.datasets.augmentation.brightness = 0.0           # colour jitter factors drawn from
 _C.datasets.augmentation.contrast = 0.0             # [1 - x, 1 + x], the same on a sample's
 _C.datasets.augmentation.saturation = 0.0           # target and context frames
 _C.datasets.augmentation.hue = 0.0                  # hue shift in [-x, x] turns (x <= 0.5)
+# Echo augmentation (training only, on the waveform in the model: features_on device).
+_C.datasets.augmentation.echo_gain_db = 0.0         # gain per ear, uniform in +-x dB
+_C.datasets.augmentation.echo_shift_samples = 0     # delay of the recording, +-N samples
 # Dataset option nodes that a split can override: datasets.<split>.<node>.<key>.
 DATASET_OPTION_NODES = ('batvision', 'kitti')
 

@@ -248,3 +248,54 @@ def test_networks_build_from_the_default_config(name):
     with torch.device('meta'):
         net = build_depth_net(cfg, max_depth=30.0, in_channels=2)
     assert type(net).__name__ == name and net.max_depth == 30.0
+
+
+def left_stream_gradient_from_the_right_ear(net, level):
+    """|d(left stream at `level`, as its fusion receives it) / d(right ear input)|, summed."""
+    captured = {}
+    net.fusion[level - 1].register_forward_hook(
+        lambda module, inputs, output: captured.update(streams=inputs[0]))
+    audio = torch.randn(2, 2, 32, 32, requires_grad=True)
+    net(audio)
+    channels = captured['streams'].shape[1] // 2
+    left_stream = captured['streams'][:, :channels]
+    gradient, = torch.autograd.grad(left_stream.pow(2).sum(), audio)
+    return gradient[:, 1].abs().sum().item()
+
+
+def test_cross_attention_carries_the_other_ear_into_each_stream():
+    """The ears meet only in the cross-attention (and the per-level fusion after it): the left
+    stream depends on the right ear from the first attention level on, and not before; the
+    same network without attention keeps the left stream blind to the right ear."""
+    torch.manual_seed(0)
+    net = BinauralAttentionUNet(base_channels=4, num_heads=2, attention_levels=(4, 5)).eval()
+    assert left_stream_gradient_from_the_right_ear(net, 3) == 0.0
+    assert left_stream_gradient_from_the_right_ear(net, 4) > 1e-3
+    assert left_stream_gradient_from_the_right_ear(net, 5) > 1e-3
+    without = BinauralAttentionUNet(base_channels=4, num_heads=2, attention_levels=()).eval()
+    assert left_stream_gradient_from_the_right_ear(without, 5) == 0.0
+
+
+@pytest.mark.parametrize('net_class, head, key', [(BaseResidualUNet, 'base_head', 'base'),
+                                                  (BinauralAttentionUNet, 'head', 'depth'),
+                                                  (RGBDepthUNet, 'head', 'depth')])
+@pytest.mark.parametrize('max_depth, depth_scale', [(30.0, 1.0), (1.0, 30.0)])
+def test_sigmoid_heads_start_at_the_prior_depth(net_class, head, key, max_depth, depth_scale):
+    """With the head's weights zeroed the output is its bias alone: prior_depth metres, in the
+    network's units (metres, or normalised by max_depth). A prior of 0 keeps the default
+    initialisation (near max_depth / 2), as before priors existed."""
+    kwargs = {'base_channels': 4, 'max_depth': max_depth, 'depth_scale': depth_scale}
+    if net_class is BinauralAttentionUNet:
+        kwargs['num_heads'] = 2
+    net = net_class(**kwargs, prior_depth=2.5).eval()
+    nn.init.zeros_(getattr(net, head).weight)
+    inputs = torch.rand(1, 3 if net_class is RGBDepthUNet else 2, 16, 16)
+    depth = net(inputs)[key][0] * depth_scale
+    torch.testing.assert_close(depth, torch.full_like(depth, 2.5))
+    torch.manual_seed(0)
+    default = net_class(**kwargs)
+    torch.manual_seed(0)
+    assert torch.equal(getattr(net_class(**kwargs, prior_depth=0.0), head).bias,
+                       getattr(default, head).bias)
+    with pytest.raises(ValueError, match='prior_depth is 40'):
+        net_class(**kwargs, prior_depth=40.0)

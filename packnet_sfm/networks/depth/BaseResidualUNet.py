@@ -9,11 +9,14 @@ the residual decoder a bounded correction of it:
 
 With `detach_base=True` (the curriculum after warm-up) final = clamp(base.detach() +
 residual): the reconstruction loss then trains the residual branch and the encoder only.
+With `prior_depth` (metres) the base head's bias starts the base at that depth instead of
+max_depth / 2 (15 m at 30 m, in rooms of 2-6 m); the residual starts around 0.
 Parameters: 7,444,738 / 29,764,098 / 119,026,690 at base_channels 32 / 64 / 128.
 """
 import torch
 import torch.nn as nn
 
+from packnet_sfm.networks.layers.depth_prior import init_sigmoid_head
 from packnet_sfm.networks.layers.unet_blocks import UNetDecoder, UNetEncoder, named_features
 
 
@@ -26,7 +29,8 @@ class BaseResidualUNet(nn.Module):
 
     input_keys = ('audio',)
 
-    def __init__(self, base_channels=64, max_depth=1.0, residual_scale=0.2, in_channels=2):
+    def __init__(self, base_channels=64, max_depth=1.0, residual_scale=0.2, in_channels=2,
+                 prior_depth=0.0, depth_scale=1.0):
         super().__init__()
         self.max_depth = max_depth
         self.residual_scale = residual_scale
@@ -35,6 +39,8 @@ class BaseResidualUNet(nn.Module):
         self.residual_decoder = UNetDecoder(self.encoder.channels)
         self.base_head = nn.Conv2d(base_channels, 1, kernel_size=1)
         self.residual_head = nn.Conv2d(base_channels, 1, kernel_size=1)
+        init_sigmoid_head(self.base_head, prior_depth, max_depth, depth_scale,
+                          'model.depth_net.BaseResidualUNet.prior_depth')
 
     def forward(self, audio, detach_base=False, return_features=False):
         encoded = self.encoder(audio)

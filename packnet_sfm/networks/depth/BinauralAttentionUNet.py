@@ -6,7 +6,8 @@ through multi-head cross-attention (each ear attends to the other, with 2D sinus
 positional encodings) before going deeper. Every level is fused by a 1x1 convolution over the
 concatenated ears into x1..x5 (base * 1, 2, 4, 8, 8 channels at 1 .. 1/16 of the input),
 which one decoder turns into d1..d4 and depth. x1..x5 and d1..d4 match RGBDepthUNet's with
-the same `base_channels`, for feature distillation from that teacher.
+the same `base_channels`, for feature distillation from that teacher. With `prior_depth`
+(metres) the head's bias starts the depth at that value instead of max_depth / 2.
 42,829,121 parameters at base_channels 64 (separate encoders, attention at levels 4 and 5,
 mlp_ratio 4), 33,422,337 with `share_encoders`.
 """
@@ -14,6 +15,7 @@ import torch
 import torch.nn as nn
 
 from packnet_sfm.networks.layers.attention import BinauralCrossAttention
+from packnet_sfm.networks.layers.depth_prior import init_sigmoid_head
 from packnet_sfm.networks.layers.unet_blocks import UNetDecoder, UNetEncoder, named_features
 from packnet_sfm.utils.config import ConfigError
 
@@ -28,7 +30,7 @@ class BinauralAttentionUNet(nn.Module):
     input_keys = ('audio',)
 
     def __init__(self, base_channels=64, share_encoders=False, attention_levels=(4, 5),
-                 num_heads=8, mlp_ratio=4, max_depth=1.0):
+                 num_heads=8, mlp_ratio=4, max_depth=1.0, prior_depth=0.0, depth_scale=1.0):
         super().__init__()
         self.max_depth = max_depth
         self.left_encoder = UNetEncoder(1, base_channels)
@@ -44,6 +46,8 @@ class BinauralAttentionUNet(nn.Module):
             for c in channels)
         self.decoder = UNetDecoder(channels)
         self.head = nn.Conv2d(base_channels, 1, kernel_size=1)
+        init_sigmoid_head(self.head, prior_depth, max_depth, depth_scale,
+                          'model.depth_net.BinauralAttentionUNet.prior_depth')
 
     def forward(self, audio, return_features=False):
         if audio.dim() != 4 or audio.shape[1] != 2:

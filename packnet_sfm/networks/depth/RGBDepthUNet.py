@@ -8,6 +8,7 @@ network's level by level. 19,586,305 parameters at base_channels 64.
 import torch
 import torch.nn as nn
 
+from packnet_sfm.networks.layers.depth_prior import init_sigmoid_head
 from packnet_sfm.networks.layers.unet_blocks import UNetDecoder, UNetEncoder, named_features
 
 
@@ -20,12 +21,14 @@ class RGBDepthUNet(nn.Module):
 
     input_keys = ('rgb',)
 
-    def __init__(self, base_channels=64, max_depth=1.0):
+    def __init__(self, base_channels=64, max_depth=1.0, prior_depth=0.0, depth_scale=1.0):
         super().__init__()
         self.max_depth = max_depth
         self.encoder = UNetEncoder(3, base_channels)
         self.decoder = UNetDecoder(self.encoder.channels)
         self.head = nn.Conv2d(base_channels, 1, kernel_size=1)
+        init_sigmoid_head(self.head, prior_depth, max_depth, depth_scale,
+                          'model.depth_net.RGBDepthUNet.prior_depth')
 
     def forward(self, rgb, return_features=False):
         encoded = self.encoder(rgb)
