@@ -22,6 +22,7 @@ TINY_NETWORKS = {'UNetSoundOnly': {'generator': 'unet_128', 'ngf': 4},
                  'BaseResidualUNet': {'base_channels': 4},
                  'BinauralAttentionUNet': {'base_channels': 8},
                  'RGBDepthUNet': {'base_channels': 8},
+                 'EchoDelayNet': {'channels': 16, 'num_heads': 2},
                  'WaveformDepthNet': {'base_channels': 4, 'output_size': 64}}
 
 

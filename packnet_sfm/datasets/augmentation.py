@@ -74,7 +74,9 @@ class Augmentation:
 
     @classmethod
     def from_config(cls, node):
-        return cls(**node)
+        """From `datasets.augmentation`, whose echo_* keys belong to the model's front end
+        (networks/layers/audio_frontend.py)."""
+        return cls(**{key: value for key, value in node.items() if not key.startswith('echo_')})
 
     @property
     def enabled(self):

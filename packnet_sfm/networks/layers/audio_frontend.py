@@ -1,4 +1,6 @@
-"""The BatVision audio features as a module, run on the model's device."""
+"""The BatVision audio features as a module, run on the model's device, with the echo
+augmentation that only this path can apply (it needs the waveform)."""
+import torch
 from torch import nn
 
 from packnet_sfm.datasets.audio import audio_features
@@ -7,15 +9,59 @@ from packnet_sfm.utils.config import ConfigError
 FEATURES_ON = ('loader', 'device')
 
 
+class EchoAugmentation(nn.Module):
+    """Training-time changes of binaural waveforms [B, 2, T] that keep their depth map, drawn
+    per sample from torch's generator (identity in eval mode):
+
+    - a gain per ear, uniform in +-`gain_db` dB and independent between the ears: microphone
+      sensitivities differ between rigs, which changes the interaural level difference a little;
+    - a delay of the whole recording by a whole number of samples, uniform in +-`shift_samples`
+      (zeros fill what the shift uncovers): the latency between the chirp and the recording
+      differs between rigs. One sample is 340 / 44100 / 2 = 3.9 mm of echo distance, so a shift
+      of 16 samples (one spectrogram hop) moves every echo by 6 cm.
+    """
+
+    def __init__(self, gain_db=0.0, shift_samples=0):
+        super().__init__()
+        if gain_db < 0 or shift_samples < 0:
+            raise ConfigError('datasets.augmentation.echo_gain_db and .echo_shift_samples must '
+                              f'be >= 0, got {gain_db} and {shift_samples}')
+        self.gain_db, self.shift_samples = float(gain_db), int(shift_samples)
+
+    @property
+    def enabled(self):
+        return self.gain_db > 0 or self.shift_samples > 0
+
+    def forward(self, waveform):
+        if not (self.training and self.enabled):
+            return waveform
+        batch, ears, length = waveform.shape
+        if self.gain_db > 0:
+            decibels = (2 * torch.rand(batch, ears, 1) - 1) * self.gain_db
+            waveform = waveform * (10.0 ** (decibels / 20.0)).to(waveform)
+        if self.shift_samples > 0:
+            shifts = torch.randint(-self.shift_samples, self.shift_samples + 1, (batch, 1, 1))
+            source = torch.arange(length).view(1, 1, length) - shifts     # sample read
+            inside = ((source >= 0) & (source < length)).to(waveform.device)
+            source = source.clamp(0, length - 1).expand(batch, ears, length)
+            waveform = torch.gather(waveform, 2, source.to(waveform.device)) * inside
+        return waveform
+
+    def extra_repr(self):
+        return f'gain_db={self.gain_db}, shift_samples={self.shift_samples}'
+
+
 class AudioFrontEnd(nn.Module):
     """Cut binaural waveforms [B, 2, T] -> the network's audio input, batched on the device
     the model runs on: the per-sample recipe of `datasets/audio.py`, equal to the loader's
-    features up to float rounding (tests/test_audio_frontend.py states the tolerance)."""
+    features up to float rounding (tests/test_audio_frontend.py states the tolerance), after
+    the echo augmentation in training."""
 
-    def __init__(self, audio_format, image_size, preprocessing):
+    def __init__(self, audio_format, image_size, preprocessing, augmentation=None):
         super().__init__()
         self.audio_format, self.image_size = audio_format, image_size
         self.preprocessing = preprocessing
+        self.augmentation = augmentation or EchoAugmentation()
 
     @classmethod
     def from_config(cls, cfg):
@@ -24,12 +70,19 @@ class AudioFrontEnd(nn.Module):
         if node.features_on not in FEATURES_ON:
             raise ConfigError(f"datasets.batvision.features_on is '{node.features_on}'; use one "
                               f"of {', '.join(FEATURES_ON)}")
+        augmentation = EchoAugmentation(cfg.datasets.augmentation.echo_gain_db,
+                                        cfg.datasets.augmentation.echo_shift_samples)
         if node.features_on == 'loader' or node.audio_format == 'waveform':
+            if augmentation.enabled:
+                raise ConfigError('datasets.augmentation.echo_gain_db / echo_shift_samples act on '
+                                  'the waveform in the model: set datasets.batvision.features_on '
+                                  'device and a spectrogram audio_format')
             return None
-        return cls(node.audio_format, node.image_size, node.preprocessing)
+        return cls(node.audio_format, node.image_size, node.preprocessing, augmentation)
 
     def forward(self, waveform):
-        return audio_features(waveform, self.audio_format, self.image_size, self.preprocessing)
+        return audio_features(self.augmentation(waveform), self.audio_format, self.image_size,
+                              self.preprocessing)
 
     def extra_repr(self):
         return f'{self.audio_format}, {self.image_size}, {self.preprocessing}'

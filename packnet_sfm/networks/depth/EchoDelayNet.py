@@ -1,0 +1,165 @@
+"""Depth from binaural echoes through the physics of the recording: delay is distance.
+
+An echo from a surface at distance d arrives 2 d / c after the chirp, so every time column of
+the spectrogram belongs to one distance (column k of T spans k .. k+1 times max_depth / T
+metres: the loaders cut the recording to the echo time of max_depth), and which ear hears it
+louder says on which side the surface is. The U-Net instead aligns time-frequency pixels with
+image pixels through its skips, which has no physical meaning. Here:
+
+1. Delay tokens. 2-D convolutions that stride over frequency only read each ear's spectrum
+   and the interaural level differences band by band, then frequency is pooled to
+   `freq_bins` bands and folded into channels: one token per time column, the delay axis
+   kept whole. Each token gets a sinusoidal encoding of its distance in metres, and a
+   Transformer encoder lets the tokens see each other (the direct sound, the first echo,
+   the reverberation tail).
+2. Pixel queries. A `query_grid` x `query_grid` grid of learned queries (one per image patch,
+   with a 2-D position encoding) attends to the delay tokens, and to each other, through a
+   Transformer decoder: every patch picks the delays, hence the distances, it sees.
+3. Log depth. The query grid becomes a map of log depth, refined twice (2x upsampling, a
+   convolution, a residual added to the upsampled coarser log depth); depth = exp(log depth)
+   capped at max_depth. The heads start at zero over log(prior_depth), so the first
+   prediction is the data's typical depth everywhere.
+
+forward(audio) -> {'depth': [full resolution, then query_grid * 4, * 2, * 1]} (finest first;
+the full-resolution map is the finest refinement upsampled bilinearly), for multi-scale
+supervision (`model.loss.supervised_num_scales`). 262,691 parameters with the defaults
+(tests/test_echo_delay_net.py).
+"""
+import math
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from packnet_sfm.networks.layers.attention import sinusoidal_encoding_2d
+from packnet_sfm.networks.layers.depth_prior import prior_in_units
+from packnet_sfm.utils.config import ConfigError
+
+KEY = 'model.depth_net.EchoDelayNet'
+FREQUENCY_CHANNELS = (16, 32)       # the two frequency-strided convolutions
+DISTANCE_WAVELENGTHS = (0.1, 100.0)  # metres: the shortest and longest of the encoding
+
+
+def conv_bn_relu(in_channels, out_channels, kernel_size, stride=1):
+    """Convolution without bias (padding keeps the size at stride 1), BatchNorm, ReLU."""
+    kernel = (kernel_size,) * 2 if isinstance(kernel_size, int) else kernel_size
+    return nn.Sequential(
+        nn.Conv2d(in_channels, out_channels, kernel, stride=stride,
+                  padding=tuple(k // 2 for k in kernel), bias=False),
+        nn.BatchNorm2d(out_channels), nn.ReLU())
+
+
+def distance_encoding(distances, channels):
+    """Sinusoidal encoding [T, channels] of distances [T] in metres: sin and cos pairs at
+    channels / 2 wavelengths spaced geometrically over DISTANCE_WAVELENGTHS."""
+    shortest, longest = DISTANCE_WAVELENGTHS
+    wavelengths = torch.logspace(math.log10(shortest), math.log10(longest), channels // 2,
+                                 device=distances.device)
+    angles = 2 * math.pi * distances[:, None] / wavelengths
+    return torch.cat([angles.sin(), angles.cos()], dim=1)
+
+
+def transformer_layer(layer_class, channels, num_heads):
+    """A pre-norm Transformer layer without dropout, MLP twice as wide as the tokens."""
+    return layer_class(channels, num_heads, 2 * channels, dropout=0.0, batch_first=True,
+                       norm_first=True)
+
+
+class EchoDelayNet(nn.Module):
+    """Binaural spectrograms [B, 2, F, T] (T: the delay axis) -> depth, see the module
+    docstring.
+
+    Parameters
+    ----------
+    channels : width of the delay tokens and pixel queries.
+    freq_bins : frequency bands left after the frequency-strided convolutions.
+    query_grid : side of the grid of pixel queries.
+    encoder_layers, decoder_layers, num_heads : the Transformer encoder over delays and the
+        decoder of the queries.
+    refine_channels : channels of the two refinement convolutions.
+    prior_depth : the depth (metres) every pixel starts at: the training split's mean depth.
+    max_depth, depth_scale : the largest depth in the network's units, and metres per unit.
+    """
+
+    input_keys = ('audio',)
+
+    def __init__(self, channels=64, freq_bins=8, query_grid=16, encoder_layers=2,
+                 decoder_layers=2, num_heads=4, refine_channels=16, prior_depth=2.0,
+                 max_depth=1.0, depth_scale=1.0):
+        super().__init__()
+        if channels % 4 or channels % num_heads:
+            raise ConfigError(f'{KEY}.channels ({channels}) must be divisible by 4 and by '
+                              f'num_heads ({num_heads})')
+        self.freq_bins, self.query_grid = freq_bins, query_grid
+        self.range_m = max_depth * depth_scale       # distance the last time column reaches
+        self.log_prior = math.log(prior_in_units(prior_depth, max_depth, depth_scale,
+                                                 f'{KEY}.prior_depth'))
+        self.max_depth = max_depth
+        first, second = FREQUENCY_CHANNELS
+        self.spectral = nn.Sequential(conv_bn_relu(2, first, (5, 3), stride=(4, 1)),
+                                      conv_bn_relu(first, second, 3, stride=(2, 1)))
+        self.fold = nn.Sequential(
+            nn.Conv1d(second * freq_bins, channels, 3, padding=1, bias=False),
+            nn.BatchNorm1d(channels), nn.ReLU(), nn.Conv1d(channels, channels, 3, padding=1))
+        self.delay_encoder = nn.TransformerEncoder(
+            transformer_layer(nn.TransformerEncoderLayer, channels, num_heads), encoder_layers,
+            enable_nested_tensor=False)
+        self.queries = nn.Parameter(0.02 * torch.randn(query_grid * query_grid, channels))
+        self.pixel_decoder = nn.TransformerDecoder(
+            transformer_layer(nn.TransformerDecoderLayer, channels, num_heads), decoder_layers)
+        self.query_norm = nn.LayerNorm(channels)
+        self.refine = nn.ModuleList([conv_bn_relu(channels, refine_channels, 3),
+                                     conv_bn_relu(refine_channels, refine_channels, 3)])
+        self.heads = nn.ModuleList(
+            [nn.Conv2d(channels, 1, 1)]
+            + [nn.Conv2d(refine_channels, 1, 3, padding=1) for _ in self.refine])
+        for head in self.heads:         # every map starts at log(prior_depth)
+            nn.init.zeros_(head.weight)
+            nn.init.zeros_(head.bias)
+
+    def delay_tokens(self, audio):
+        """[B, T, channels]: one token per time column, with its distance encoded."""
+        spectral = self.spectral(audio)
+        spectral = F.adaptive_avg_pool2d(spectral, (self.freq_bins, spectral.shape[-1]))
+        tokens = self.fold(spectral.flatten(1, 2)).transpose(1, 2)
+        columns = tokens.shape[1]
+        distances = (torch.arange(columns, device=audio.device) + 0.5) * self.range_m / columns
+        return tokens + distance_encoding(distances, tokens.shape[-1]).to(tokens.dtype)
+
+    def query_map(self, memory):
+        """The pixel queries after attending to the delay tokens, as [B, channels, G, G]."""
+        batch, channels, grid = memory.shape[0], memory.shape[-1], self.query_grid
+        queries = self.queries + sinusoidal_encoding_2d(channels, grid, grid, memory.device,
+                                                        memory.dtype)
+        decoded = self.query_norm(self.pixel_decoder(queries.expand(batch, -1, -1), memory))
+        return decoded.transpose(1, 2).reshape(batch, channels, grid, grid)
+
+    def log_depths(self, features):
+        """Log depth (over the prior) at the query grid and each refinement, coarsest first."""
+        logs = [self.heads[0](features)]
+        for refine, head in zip(self.refine, self.heads[1:]):
+            features = refine(upsample(features))
+            logs.append(upsample(logs[-1]) + head(features))
+        return logs
+
+    def forward(self, audio, return_features=False):
+        if audio.dim() != 4 or audio.shape[1] != 2:
+            raise ConfigError(f'EchoDelayNet needs spectrograms [B, 2, F, T] (left, right), got '
+                              f'{tuple(audio.shape)}; set datasets.batvision.audio_format to '
+                              'spectrogram or mel_spectrogram')
+        memory = self.delay_encoder(self.delay_tokens(audio))
+        features = self.query_map(memory)
+        logs = self.log_depths(features)
+        depths = [torch.exp(self.log_prior + log).clamp(max=self.max_depth)
+                  for log in reversed(logs)]
+        full = F.interpolate(depths[0], size=audio.shape[-2:], mode='bilinear',
+                             align_corners=False)
+        output = {'depth': [full, *depths]}
+        if return_features:
+            output['features'] = {'delay_tokens': memory, 'queries': features}
+        return output
+
+
+def upsample(x):
+    """2x bilinear upsampling."""
+    return F.interpolate(x, scale_factor=2, mode='bilinear', align_corners=False)

@@ -1,0 +1,106 @@
+"""EchoDelayNet (delay tokens, pixel queries, log depth) and the echo augmentation of the
+model's audio front end: parameter count, shapes, the prior start, what the delay axis means,
+and the augmentation's effect on waveforms."""
+import math
+
+import pytest
+import torch
+
+from packnet_sfm.networks.depth.EchoDelayNet import EchoDelayNet, distance_encoding
+from packnet_sfm.networks.layers.audio_frontend import AudioFrontEnd, EchoAugmentation
+from packnet_sfm.utils.config import load_config
+
+torch.set_num_threads(1)
+PINNED_PARAMETERS = 262_691
+BEST_CONFIG = 'configs/echo_best_v2.yaml'
+
+
+def test_echo_best_network_has_the_pinned_parameter_count_and_shapes():
+    cfg = load_config(BEST_CONFIG)
+    assert cfg.model.depth_net.name == 'EchoDelayNet'
+    net = EchoDelayNet(**cfg.model.depth_net.EchoDelayNet, max_depth=30.0)
+    assert sum(p.numel() for p in net.parameters()) == PINNED_PARAMETERS
+    for size in (128, 256):
+        depths = net(torch.randn(2, 2, size, size))['depth']
+        assert [tuple(d.shape) for d in depths] == [(2, 1, size, size), (2, 1, 64, 64),
+                                                    (2, 1, 32, 32), (2, 1, 16, 16)]
+
+
+def test_every_map_starts_at_the_prior_depth_in_the_network_units():
+    torch.manual_seed(0)
+    for max_depth, depth_scale in ((30.0, 1.0), (1.0, 30.0)):
+        net = EchoDelayNet(channels=16, num_heads=2, prior_depth=2.5, max_depth=max_depth,
+                           depth_scale=depth_scale)
+        for depth in net(torch.randn(2, 2, 64, 64))['depth']:
+            torch.testing.assert_close(depth * depth_scale, torch.full_like(depth, 2.5))
+    with pytest.raises(ValueError, match='prior_depth is 31'):
+        EchoDelayNet(channels=16, num_heads=2, prior_depth=31.0, max_depth=30.0)
+
+
+def test_depth_is_capped_at_max_depth_and_every_weight_gets_a_gradient():
+    torch.manual_seed(0)
+    net = EchoDelayNet(channels=16, num_heads=2, max_depth=30.0)
+    with torch.no_grad():
+        net.heads[0].bias.fill_(10.0)       # exp(log 2 + 10) m is far beyond 30 m
+    assert net(torch.randn(1, 2, 64, 64))['depth'][0].max() == 30.0
+    net.heads[0].bias.data.zero_()
+    sum(d.mean() for d in net(torch.randn(2, 2, 64, 64))['depth']).backward()
+    silent = [name for name, p in net.named_parameters() if p.grad is None]
+    assert not silent
+
+
+def test_delay_tokens_know_their_distance():
+    """Token k of T is at (k + 0.5) * max_depth / T metres: the recording spans the echo time
+    of max_depth. On a silent input every inner column has the same convolution output, so the
+    tokens differ by exactly the encodings of their distances, whatever the number of columns."""
+    net = EchoDelayNet(channels=16, num_heads=2, max_depth=30.0).eval()
+    for columns in (64, 128):
+        tokens = net.delay_tokens(torch.zeros(1, 2, 64, columns))[0]
+        assert tokens.shape == (columns, 16)
+        encodings = distance_encoding((torch.arange(columns) + 0.5) * 30.0 / columns, 16)
+        inner = slice(1, columns - 1)       # the edge columns see the convolutions' padding
+        torch.testing.assert_close(tokens[inner] - tokens[1], encodings[inner] - encodings[1],
+                                   atol=1e-5, rtol=0)
+    encoding = distance_encoding(torch.tensor([0.0, 0.025]), 4)     # wavelengths 0.1, 100 m
+    torch.testing.assert_close(encoding[1], torch.tensor(
+        [math.sin(math.pi / 2), math.sin(2 * math.pi * 0.025 / 100),
+         math.cos(math.pi / 2), math.cos(2 * math.pi * 0.025 / 100)]), atol=1e-6, rtol=0)
+
+
+def test_the_prediction_depends_on_the_echo_delay():
+    """Moving the same echo later in time changes the prediction (the delay is read)."""
+    torch.manual_seed(0)
+    net = EchoDelayNet(channels=16, num_heads=2, max_depth=30.0).eval()
+    for head in net.heads:
+        torch.nn.init.normal_(head.weight, std=0.1)
+    early, late = torch.zeros(1, 2, 64, 64), torch.zeros(1, 2, 64, 64)
+    early[..., 4:6] = 1.0
+    late[..., 20:22] = 1.0
+    assert (net(early)['depth'][0] - net(late)['depth'][0]).abs().max() > 1e-3
+
+
+def test_echo_augmentation_changes_gain_per_ear_and_delays_the_recording():
+    torch.manual_seed(0)
+    waveform = torch.randn(64, 2, 100)
+    gain_only = EchoAugmentation(gain_db=6.0).train()(waveform)
+    ratio = gain_only / waveform                     # one factor per ear and sample
+    torch.testing.assert_close(ratio, ratio[..., :1].expand_as(ratio))
+    decibels = 20 * torch.log10(ratio[..., 0])
+    assert decibels.abs().max() <= 6.0 and decibels.abs().max() > 4.0
+    assert (decibels[:, 0] - decibels[:, 1]).abs().max() > 1.0       # the ears differ
+    shifted = EchoAugmentation(shift_samples=3).train()(waveform)
+    for sample, original in zip(shifted, waveform):
+        shift = next(s for s in range(-3, 4) if torch.equal(
+            sample[:, max(s, 0):100 + min(s, 0)], original[:, max(-s, 0):100 - max(s, 0)]))
+        assert torch.all(sample[:, :max(shift, 0)] == 0)
+        assert torch.all(sample[:, 100 + min(shift, 0):] == 0)
+    assert torch.equal(EchoAugmentation(6.0, 3).eval()(waveform), waveform)
+
+
+def test_echo_augmentation_needs_the_features_on_the_device(tiny_config):
+    opts = ['datasets.augmentation.echo_gain_db', '3']
+    with pytest.raises(ValueError, match='features_on device'):
+        AudioFrontEnd.from_config(load_config(tiny_config, opts))
+    front_end = AudioFrontEnd.from_config(
+        load_config(tiny_config, opts + ['datasets.batvision.features_on', 'device']))
+    assert front_end.augmentation.gain_db == 3.0
