@@ -36,6 +36,19 @@ def test_spectrogram_bins_match_explicit_dft(frame, freq_bin):
         assert spec[channel, freq_bin, frame].item() == pytest.approx(expected, rel=1e-4)
 
 
+@pytest.mark.parametrize('length, hop', [(7782, 16), (7782, 32), (600, 16), (4409, 32)])
+def test_stft_as_convolution_equals_torch_stft(length, hop):
+    """The exported graph's DFT (a strided convolution, see stft_magnitude) gives the same
+    magnitudes as torch.stft for the official frame counts (1 + T // hop) and any length."""
+    waveform = noise(length)
+    expected = audio.stft_magnitude(waveform, hop)
+    window = torch.hann_window(audio.WIN_LENGTH, periodic=True)
+    by_convolution = audio.stft_magnitude_by_convolution(waveform, hop, audio.N_FFT, window)
+    assert by_convolution.shape == expected.shape == (2, 257, 1 + length // hop)
+    torch.testing.assert_close(by_convolution, expected, atol=2e-5 * expected.max().item(),
+                               rtol=0)
+
+
 def test_mel_spectrogram_is_filterbank_times_magnitude_with_hop_32():
     waveform = noise(600, seed=1)
     mel = audio.mel_spectrogram(waveform)

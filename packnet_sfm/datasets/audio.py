@@ -47,14 +47,39 @@ def echo_samples(max_depth, sample_rate=SAMPLE_RATE):
 
 
 def stft_magnitude(waveform, hop_length, n_fft=N_FFT, win_length=WIN_LENGTH):
-    """|STFT| of `waveform` [..., T] -> [..., n_fft // 2 + 1, 1 + T // hop_length]."""
+    """|STFT| of `waveform` [..., T] -> [..., n_fft // 2 + 1, 1 + T // hop_length].
+
+    While torch.export traces it (scripts/export.py) the same DFT is a strided convolution:
+    ONNX Runtime's CPU STFT kernel is two orders of magnitude slower than torch's FFT on
+    short frames (microsoft/onnxruntime#32403) and took most of an exported model's time."""
     window = torch.hann_window(win_length, periodic=True, dtype=waveform.dtype,
                                device=waveform.device)
     flat = waveform.reshape(-1, waveform.shape[-1])
-    spec = torch.stft(flat, n_fft=n_fft, hop_length=hop_length, win_length=win_length,
-                      window=window, center=True, pad_mode='reflect', normalized=False,
-                      onesided=True, return_complex=True).abs()
+    if torch.compiler.is_exporting():
+        spec = stft_magnitude_by_convolution(flat, hop_length, n_fft, window)
+    else:
+        spec = torch.stft(flat, n_fft=n_fft, hop_length=hop_length, win_length=win_length,
+                          window=window, center=True, pad_mode='reflect', normalized=False,
+                          onesided=True, return_complex=True).abs()
     return spec.reshape(*waveform.shape[:-1], *spec.shape[-2:])
+
+
+def stft_magnitude_by_convolution(flat, hop_length, n_fft, window):
+    """torch.stft(...).abs() of `flat` [N, T] as above, as one Conv1d over the reflect-padded
+    signal whose kernels are the window times the DFT's cosines and sines. torch.stft centres
+    the short window in the n_fft frame, so only its span is convolved (the offset changes
+    each bin's phase, not its magnitude)."""
+    length, win_length = flat.shape[-1], window.shape[0]
+    offset = (n_fft - win_length) // 2
+    frames = 1 + length // hop_length
+    padded = F.pad(flat[:, None], (n_fft // 2, n_fft // 2), mode='reflect')
+    padded = padded[..., offset:offset + (frames - 1) * hop_length + win_length]
+    bins = torch.arange(n_fft // 2 + 1, device=flat.device)[:, None]
+    samples = torch.arange(win_length, device=flat.device)[None]
+    angles = (bins * samples % n_fft).to(flat.dtype) * (2 * math.pi / n_fft)
+    kernels = torch.cat([angles.cos() * window, angles.sin() * window])[:, None]
+    real, imaginary = F.conv1d(padded, kernels, stride=hop_length).chunk(2, dim=1)
+    return torch.sqrt(real ** 2 + imaginary ** 2)
 
 
 def spectrogram(waveform):
