@@ -1,0 +1,50 @@
+#!/bin/bash
+# The README's "Echo models, measured" figures: every seed claim and the best echo model on
+# simulated V2 (12 rooms x 70 recordings, data seed 0), 3 seeds each, 20 epochs, 128x128.
+#   bash bench/echo_models.sh [same|held|distill|all] [OUT]      (about 100 minutes on 2 cores)
+set -e
+stage=${1:-all}
+out=${2:-runs/echo_models}
+PY=${PYTHON:-.venv/bin/python}
+COMMON=(datasets.batvision.image_size 128 datasets.batvision.preprocessing improved
+        datasets.batvision.features_on device
+        model.depth_net.UNetSoundOnly.generator unet_128 model.depth_net.UNetSoundOnly.ngf 16
+        model.depth_net.BaseResidualUNet.base_channels 8
+        model.depth_net.BinauralAttentionUNet.base_channels 8
+        model.depth_net.RGBDepthUNet.base_channels 8 model.loss.base_residual.warmup_epochs 5
+        datasets.train.batch_size 16 datasets.validation.batch_size 32
+        datasets.test.batch_size 32 log.images_every 0 log.tensorboard.enabled false
+        checkpoint.save_top_k 0 datasets.cache_dir "$out/cache")
+
+benchmark() {   # SPLIT OUT_SUBFOLDER CONFIG... [-- KEY VALUE...]
+    split=$1 folder=$2; shift 2
+    configs=(); while [ $# -gt 0 ] && [ "$1" != "--" ]; do configs+=("$1"); shift; done
+    [ "$1" = "--" ] && shift
+    $PY scripts/benchmark_echo.py --configs "${configs[@]}" --seeds 3 --generate 12 70 0 \
+        --split "$split" --epochs 20 --jobs 2 --out "$out/$folder" "${COMMON[@]}" "$@"
+}
+
+if [ "$stage" = all ] || [ "$stage" = same ]; then
+    benchmark same-rooms same-rooms configs/train_unet_batvision_v2.yaml configs/echo_best_v2.yaml \
+        configs/train_base_residual_v2.yaml configs/train_binaural_attention_v2.yaml
+fi
+if [ "$stage" = all ] || [ "$stage" = held ]; then
+    benchmark held-out-rooms held-out-rooms configs/train_unet_batvision_v2.yaml \
+        configs/echo_best_v2.yaml
+fi
+if [ "$stage" = all ] || [ "$stage" = distill ]; then
+    # Seed 003 on the same-rooms data (made by the first stage): one RGB teacher (seed 0, 10
+    # epochs), then the audio-only student and the depth-distilled student, 3 seeds each, 8
+    # epochs (the attention students are the slowest models here: 5x the U-Net per epoch).
+    data="$out/same-rooms/data/v2_12x70_seed0_same-rooms"
+    teacher="$out/teacher/RGBDepthUNet_batvisionv2_BS16_Lr0.001_AdamW_rgb_teacher/last.ckpt"
+    if [ ! -f "$teacher" ]; then
+        $PY scripts/train.py configs/distill_rgb_teacher_v2.yaml "${COMMON[@]}" arch.seed 0 \
+            arch.max_epochs 10 datasets.train.path "['$data']" \
+            datasets.validation.path "['$data']" datasets.test.path "['$data']" \
+            checkpoint.filepath "$out/teacher" name rgb_teacher
+    fi
+    $PY scripts/benchmark_echo.py --configs configs/distill_audio_only_v2.yaml \
+        configs/distill_kd_depth_v2.yaml --seeds 3 --data "$data" --epochs 8 --jobs 2 \
+        --out "$out/distillation" "${COMMON[@]}" model.distillation.teacher_checkpoint "$teacher"
+fi
