@@ -17,6 +17,7 @@ from pathlib import Path
 
 import torch
 
+from packnet_sfm.datasets.builder import depth_units
 from packnet_sfm.networks import build_depth_net
 from packnet_sfm.networks.features import compare_features
 from packnet_sfm.utils.cli import run_cli
@@ -27,8 +28,10 @@ CONFIGS = Path(__file__).resolve().parents[1] / 'configs'
 
 def build_net(path):
     """The depth network of a config or checkpoint (untrained: only shapes matter here)."""
+    cfg = load_config(path)
+    depth_scale, max_depth = depth_units(cfg)
     with torch.device('meta'):
-        return build_depth_net(load_config(path), max_depth=1.0)
+        return build_depth_net(cfg, max_depth=max_depth, depth_scale=depth_scale)
 
 
 def shape_text(shape):
