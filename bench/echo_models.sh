@@ -26,11 +26,13 @@ benchmark() {   # SPLIT OUT_SUBFOLDER CONFIG... [-- KEY VALUE...]
 
 if [ "$stage" = all ] || [ "$stage" = same ]; then
     benchmark same-rooms same-rooms configs/train_unet_batvision_v2.yaml configs/echo_best_v2.yaml \
+        bench/configs/echo_best_v2_no_mirror.yaml bench/configs/unet_v2_mirror.yaml \
         configs/train_base_residual_v2.yaml configs/train_binaural_attention_v2.yaml
 fi
 if [ "$stage" = all ] || [ "$stage" = held ]; then
     benchmark held-out-rooms held-out-rooms configs/train_unet_batvision_v2.yaml \
-        configs/echo_best_v2.yaml
+        configs/echo_best_v2.yaml bench/configs/echo_best_v2_no_mirror.yaml \
+        bench/configs/unet_v2_mirror.yaml
 fi
 if [ "$stage" = all ] || [ "$stage" = distill ]; then
     # Seed 003 on the same-rooms data (made by the first stage): one RGB teacher (seed 0, 10

@@ -257,6 +257,7 @@ _C.datasets.augmentation.hue = 0.0                  # hue shift in [-x, x] turns
 # Echo augmentation (training only, on the waveform in the model: features_on device).
 _C.datasets.augmentation.echo_gain_db = 0.0         # gain per ear, uniform in +-x dB
 _C.datasets.augmentation.echo_shift_samples = 0     # delay of the recording, +-N samples
+_C.datasets.augmentation.echo_mirror_prob = 0.0     # mirrored world: ears swapped, maps flipped
 # Dataset option nodes that a split can override: datasets.<split>.<node>.<key>.
 DATASET_OPTION_NODES = ('batvision', 'kitti')
 

@@ -1,6 +1,6 @@
 """EchoDelayNet (delay tokens, pixel queries, log depth) and the echo augmentation of the
 model's audio front end: parameter count, shapes, the prior start, what the delay axis means,
-and the augmentation's effect on waveforms."""
+and the augmentation's effect on waveforms and, for the mirror, on whole training batches."""
 import math
 
 import pytest
@@ -8,6 +8,8 @@ import torch
 
 from packnet_sfm.networks.depth.EchoDelayNet import EchoDelayNet, distance_encoding
 from packnet_sfm.networks.layers.audio_frontend import AudioFrontEnd, EchoAugmentation
+from packnet_sfm.trainers.distributed import SingleProcess
+from packnet_sfm.trainers.trainer import Trainer
 from packnet_sfm.utils.config import load_config
 
 torch.set_num_threads(1)
@@ -104,3 +106,40 @@ def test_echo_augmentation_needs_the_features_on_the_device(tiny_config):
     front_end = AudioFrontEnd.from_config(
         load_config(tiny_config, opts + ['datasets.batvision.features_on', 'device']))
     assert front_end.augmentation.gain_db == 3.0
+
+
+def test_echo_mirror_swaps_the_ears_and_flips_every_map_of_the_chosen_samples():
+    torch.manual_seed(0)
+    batch = {'audio': torch.randn(64, 2, 50), 'depth': torch.rand(64, 1, 4, 6),
+             'valid': torch.rand(64, 1, 4, 6) > 0.3, 'rgb': torch.rand(64, 3, 4, 6),
+             'filename': ['f'] * 64}
+    mirrored = EchoAugmentation(mirror_prob=0.5).train().mirror(batch)
+    chosen = [torch.equal(mirrored['audio'][i], batch['audio'][i].flip(0)) for i in range(64)]
+    assert 16 < sum(chosen) < 48
+    for i, flipped in enumerate(chosen):
+        for key in ('depth', 'valid', 'rgb'):
+            expected = batch[key][i].flip(-1) if flipped else batch[key][i]
+            assert torch.equal(mirrored[key][i], expected)
+        if not flipped:
+            assert torch.equal(mirrored['audio'][i], batch['audio'][i])
+    assert mirrored['filename'] is batch['filename']
+    assert EchoAugmentation(mirror_prob=1.0).eval().mirror(batch) is batch
+    with pytest.raises(ValueError, match='echo_mirror_prob must be in'):
+        EchoAugmentation(mirror_prob=1.5)
+
+
+def test_a_training_step_learns_from_the_mirrored_batch(tiny_config):
+    opts = ['datasets.augmentation.echo_mirror_prob', '1.0']
+    with pytest.raises(ValueError, match='features_on device'):
+        AudioFrontEnd.from_config(load_config(tiny_config, opts))
+    cfg = load_config(tiny_config, opts + ['datasets.batvision.features_on', 'device'])
+    trainer = Trainer(cfg, tiny_config.parent / 'run', SingleProcess())
+    seen = []
+    forward = trainer.model.forward
+    trainer.model.forward = lambda batch: seen.append(batch) or forward(batch)
+    batch = trainer.to_device(next(iter(trainer.train_loader)))
+    trainer.train_step(batch, epoch=0)
+    assert torch.equal(seen[0]['audio'], batch['audio'].flip(1))
+    assert torch.equal(seen[0]['depth'], batch['depth'].flip(-1))
+    trainer.model.eval()
+    assert trainer.model.training_batch(batch) is batch

@@ -83,7 +83,8 @@ def build_datasets(cfg, split_key):
             if 'augmentation' not in accepted_kwargs(cls, {'augmentation': 0}):
                 raise InputError(f"datasets.augmentation is set but {cls.__name__} does not "
                                  "augment (its inputs and depth would no longer match); set "
-                                 "its values to 0")
+                                 "its values to 0 (echoes: the echo_* keys, e.g. "
+                                 "echo_mirror_prob for a flip, act in the model)")
             options['augmentation'] = augmentation
         key = f'{name}-{os.path.splitext(os.path.basename(split))[0]}'
         dataset = cls(path, split=split, **accepted_kwargs(cls, options))

@@ -66,6 +66,14 @@ class SemiSupModel(nn.Module):
         """Called by the trainer before each epoch (0-based)."""
         self.epoch = epoch
 
+    def training_batch(self, batch):
+        """The batch a training step learns from: with the front end's echo mirror
+        (`datasets.augmentation.echo_mirror_prob`) applied, before the model and any teacher
+        see it."""
+        if self.audio_frontend is None or not self.training:
+            return batch
+        return self.audio_frontend.augmentation.mirror(batch)
+
     def network_inputs(self, batch):
         """The batch entries the depth network declares in `input_keys` (the audio through
         the front end, when the model has one)."""

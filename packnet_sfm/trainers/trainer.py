@@ -244,7 +244,7 @@ class Trainer:
         tensors on the device (no host synchronisation, but at the gradient check every
         `log.every_n_steps` steps)."""
         with self.autocast():
-            output = self.model(batch)
+            output = self.model(self.model.training_batch(batch))
         loss = output['loss']
         terms = {'loss': loss.detach(), **{k: torch.as_tensor(v).detach()
                                            for k, v in output['metrics'].items()}}

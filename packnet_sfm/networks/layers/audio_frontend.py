@@ -4,14 +4,15 @@ import torch
 from torch import nn
 
 from packnet_sfm.datasets.audio import audio_features
+from packnet_sfm.datasets.augmentation import FLIPPED_MAPS
 from packnet_sfm.utils.config import ConfigError
 
 FEATURES_ON = ('loader', 'device')
 
 
 class EchoAugmentation(nn.Module):
-    """Training-time changes of binaural waveforms [B, 2, T] that keep their depth map, drawn
-    per sample from torch's generator (identity in eval mode):
+    """Training-time changes of binaural waveforms [B, 2, T], drawn per sample from torch's
+    generator (identity in eval mode). Two keep the depth map:
 
     - a gain per ear, uniform in +-`gain_db` dB and independent between the ears: microphone
       sensitivities differ between rigs, which changes the interaural level difference a little;
@@ -19,18 +20,40 @@ class EchoAugmentation(nn.Module):
       (zeros fill what the shift uncovers): the latency between the chirp and the recording
       differs between rigs. One sample is 340 / 44100 / 2 = 3.9 mm of echo distance, so a shift
       of 16 samples (one spectrogram hop) moves every echo by 6 cm.
+
+    One, `mirror`, changes the whole sample: with probability `mirror_prob` the recording and
+    its maps become those of the mirrored world, where the left ear hears what the right ear
+    heard and every map is flipped left-right (the rig is left-right symmetric).
     """
 
-    def __init__(self, gain_db=0.0, shift_samples=0):
+    def __init__(self, gain_db=0.0, shift_samples=0, mirror_prob=0.0):
         super().__init__()
         if gain_db < 0 or shift_samples < 0:
             raise ConfigError('datasets.augmentation.echo_gain_db and .echo_shift_samples must '
                               f'be >= 0, got {gain_db} and {shift_samples}')
+        if not 0.0 <= mirror_prob <= 1.0:
+            raise ConfigError('datasets.augmentation.echo_mirror_prob must be in [0, 1], got '
+                              f'{mirror_prob}')
         self.gain_db, self.shift_samples = float(gain_db), int(shift_samples)
+        self.mirror_prob = float(mirror_prob)
 
     @property
     def enabled(self):
-        return self.gain_db > 0 or self.shift_samples > 0
+        return self.gain_db > 0 or self.shift_samples > 0 or self.mirror_prob > 0
+
+    def mirror(self, batch):
+        """`batch` with each sample replaced by its mirror image with probability
+        `mirror_prob`: ears swapped in 'audio' [B, 2, T], FLIPPED_MAPS flipped left-right."""
+        if not (self.training and self.mirror_prob > 0):
+            return batch
+        audio = batch['audio']
+        chosen = (torch.rand(audio.shape[0]) < self.mirror_prob).to(audio.device)
+        mirrored = {**batch, 'audio': torch.where(chosen.view(-1, 1, 1), audio.flip(1), audio)}
+        for key in FLIPPED_MAPS:
+            if torch.is_tensor(batch.get(key)):
+                mirrored[key] = torch.where(chosen.view(-1, 1, 1, 1), batch[key].flip(-1),
+                                            batch[key])
+        return mirrored
 
     def forward(self, waveform):
         if not (self.training and self.enabled):
@@ -48,7 +71,8 @@ class EchoAugmentation(nn.Module):
         return waveform
 
     def extra_repr(self):
-        return f'gain_db={self.gain_db}, shift_samples={self.shift_samples}'
+        return (f'gain_db={self.gain_db}, shift_samples={self.shift_samples}, '
+                f'mirror_prob={self.mirror_prob}')
 
 
 class AudioFrontEnd(nn.Module):
@@ -70,13 +94,15 @@ class AudioFrontEnd(nn.Module):
         if node.features_on not in FEATURES_ON:
             raise ConfigError(f"datasets.batvision.features_on is '{node.features_on}'; use one "
                               f"of {', '.join(FEATURES_ON)}")
-        augmentation = EchoAugmentation(cfg.datasets.augmentation.echo_gain_db,
-                                        cfg.datasets.augmentation.echo_shift_samples)
+        echo = cfg.datasets.augmentation
+        augmentation = EchoAugmentation(echo.echo_gain_db, echo.echo_shift_samples,
+                                        echo.echo_mirror_prob)
         if node.features_on == 'loader' or node.audio_format == 'waveform':
             if augmentation.enabled:
-                raise ConfigError('datasets.augmentation.echo_gain_db / echo_shift_samples act on '
-                                  'the waveform in the model: set datasets.batvision.features_on '
-                                  'device and a spectrogram audio_format')
+                raise ConfigError('datasets.augmentation.echo_gain_db / echo_shift_samples / '
+                                  'echo_mirror_prob act on the waveform in the model: set '
+                                  'datasets.batvision.features_on device and a spectrogram '
+                                  'audio_format')
             return None
         return cls(node.audio_format, node.image_size, node.preprocessing, augmentation)
 
