@@ -10,7 +10,8 @@ from packnet_sfm.networks.depth.EchoDelayNet import EchoDelayNet, distance_encod
 from packnet_sfm.networks.layers.audio_frontend import AudioFrontEnd, EchoAugmentation
 from packnet_sfm.trainers.distributed import SingleProcess
 from packnet_sfm.trainers.trainer import Trainer
-from packnet_sfm.utils.config import load_config
+from packnet_sfm.utils.compare import flatten
+from packnet_sfm.utils.config import load_config, to_dict
 
 torch.set_num_threads(1)
 PINNED_PARAMETERS = 262_691
@@ -26,6 +27,19 @@ def test_echo_best_network_has_the_pinned_parameter_count_and_shapes():
         depths = net(torch.randn(2, 2, size, size))['depth']
         assert [tuple(d.shape) for d in depths] == [(2, 1, size, size), (2, 1, 64, 64),
                                                     (2, 1, 32, 32), (2, 1, 16, 16)]
+
+
+def test_the_benchmark_ablations_change_only_the_mirror():
+    """bench/configs: echo_best_v2 without the mirror, the U-Net baseline with it."""
+    def changed(path, base):
+        config, reference = (flatten(to_dict(load_config(p))) for p in (path, base))
+        return {key: config[key] for key in config if config[key] != reference[key]}
+
+    assert changed('bench/configs/echo_best_v2_no_mirror.yaml', BEST_CONFIG) == {
+        'name': 'echo_best_no_mirror', 'datasets.augmentation.echo_mirror_prob': 0.0}
+    assert changed('bench/configs/unet_v2_mirror.yaml', 'configs/train_unet_batvision_v2.yaml') == {
+        'name': 'unet_mirror', 'datasets.augmentation.echo_mirror_prob': 0.5,
+        'datasets.batvision.features_on': 'device'}
 
 
 def test_every_map_starts_at_the_prior_depth_in_the_network_units():
