@@ -69,8 +69,8 @@ class SemiSupModel(nn.Module):
     def training_batch(self, batch):
         """The batch a training step learns from: with the front end's echo mirror
         (`datasets.augmentation.echo_mirror_prob`) applied, before the model and any teacher
-        see it."""
-        if self.audio_frontend is None or not self.training:
+        see it (the batch itself in eval mode)."""
+        if self.audio_frontend is None:
             return batch
         return self.audio_frontend.augmentation.mirror(batch)
 
