@@ -66,6 +66,9 @@ _C.evaluation.max_depth = 0.0           # custom: ... and gt <= max_depth; 0 mea
 _C.evaluation.crop = ''                 # custom: '' | 'garg' (KITTI)
 _C.evaluation.with_loss = False         # also report the training loss on validation (slower)
 _C.evaluation.use_gt_scale = False      # median scaling (for scale-ambiguous models)
+# Score the mean of each prediction and the flipped-back prediction of its mirrored sample
+# (ears swapped, maps flipped: datasets/augmentation.py mirror_batch); validation and eval.py.
+_C.evaluation.test_time_mirror = False
 
 ########################################################################################################
 # Model: what is optimised

@@ -49,7 +49,8 @@ def main():
         loader = build_loader(cfg, SPLIT_KEYS[split], build_dataset(cfg, SPLIT_KEYS[split]), world)
         results = evaluate(model, loader, world, device, protocols, desc=f'eval {split}',
                            autocast=autocast_settings(cfg.arch.amp, device)[0],
-                           channels_last=cfg.arch.channels_last)
+                           channels_last=cfg.arch.channels_last,
+                           test_time_mirror=cfg.evaluation.test_time_mirror)
         if world.is_main:
             write_results(Path(args.checkpoint), split, results, cfg)
 

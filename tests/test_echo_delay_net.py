@@ -9,6 +9,7 @@ import torch
 from packnet_sfm.networks.depth.EchoDelayNet import EchoDelayNet, distance_encoding
 from packnet_sfm.networks.layers.audio_frontend import AudioFrontEnd, EchoAugmentation
 from packnet_sfm.trainers.distributed import SingleProcess
+from packnet_sfm.trainers.evaluation import scored_output
 from packnet_sfm.trainers.trainer import Trainer
 from packnet_sfm.utils.compare import flatten
 from packnet_sfm.utils.config import load_config, to_dict
@@ -157,3 +158,30 @@ def test_a_training_step_learns_from_the_mirrored_batch(tiny_config):
     assert torch.equal(seen[0]['depth'], batch['depth'].flip(-1))
     trainer.model.eval()
     assert trainer.model.training_batch(batch) is batch
+
+
+class LeftEarRamp:
+    """A stand-in model whose depth is the left ear's mean times the column number 1..W."""
+    def evaluation_output(self, batch):
+        left = batch['audio'][:, 0].mean(-1).view(-1, 1, 1, 1)
+        return {'depth': left * torch.arange(1.0, 6.0).view(1, 1, 1, 5), 'gt': batch['depth']}
+
+
+def test_test_time_mirror_scores_the_mean_with_the_flipped_back_mirrored_prediction():
+    audio = torch.stack([torch.full((2, 8), 1.0), torch.full((2, 8), 3.0)], 1)  # left 1, right 3
+    batch = {'audio': audio, 'depth': torch.rand(2, 1, 1, 5)}
+    ramp = torch.arange(1.0, 6.0)
+    assert torch.equal(scored_output(LeftEarRamp(), batch)['depth'][0, 0, 0], ramp)
+    mirrored = scored_output(LeftEarRamp(), batch, test_time_mirror=True)['depth'][0, 0, 0]
+    assert torch.allclose(mirrored, (1.0 * ramp + 3.0 * ramp.flip(0)) / 2)
+
+
+def test_validation_scores_the_mirrored_batch_with_test_time_mirror(tiny_config):
+    cfg = load_config(tiny_config, ['evaluation.test_time_mirror', 'true'])
+    trainer = Trainer(cfg, tiny_config.parent / 'run', SingleProcess())
+    seen = []
+    output = trainer.model.evaluation_output
+    trainer.model.evaluation_output = lambda batch: seen.append(batch) or output(batch)
+    trainer.validate(epoch=0)
+    assert len(seen) == 2 * sum(len(loader) for loader in trainer.val_loaders.values())
+    assert torch.equal(seen[1]['audio'], seen[0]['audio'].flip(1))

@@ -34,6 +34,24 @@ def flip_sample(sample):
     return flipped
 
 
+def mirror_batch(batch, chosen=None):
+    """The batch with the samples `chosen` ([B] bool; all when None) as recorded in the mirrored
+    world of a left-right symmetric rig: the ears of 'audio' [B, 2, ...] (waveforms or their
+    features) swapped and FLIPPED_MAPS flipped left-right (intrinsics are left as they are:
+    predicting depth needs none)."""
+    mirrored = dict(batch)
+    for key in ('audio', *FLIPPED_MAPS):
+        value = batch.get(key)
+        if not torch.is_tensor(value):
+            continue
+        flipped = value.flip(1) if key == 'audio' else value.flip(-1)
+        if chosen is not None:
+            where = chosen.to(value.device).view(-1, *[1] * (value.dim() - 1))
+            flipped = torch.where(where, flipped, value)
+        mirrored[key] = flipped
+    return mirrored
+
+
 def grey(image):
     """[1,H,W] luma (ITU-R 601) of a [3,H,W] RGB image."""
     weights = image.new_tensor([0.299, 0.587, 0.114]).view(3, 1, 1)

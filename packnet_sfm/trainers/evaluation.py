@@ -10,6 +10,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from packnet_sfm.datasets.augmentation import mirror_batch
 from packnet_sfm.datasets.bad_samples import SkipBadSamples
 from packnet_sfm.utils.depth import METRIC_NAMES, compute_depth_metrics_per_image
 from packnet_sfm.utils.progress import progress
@@ -36,14 +37,29 @@ def evaluation_protocols(cfg, names=()):
             for name in names or [cfg.evaluation.protocol]}
 
 
+def scored_output(model, batch, with_loss=False, test_time_mirror=False):
+    """What the metrics score: the model's evaluation output (its forward with the training
+    loss when `with_loss`); with `test_time_mirror`, its depth is the mean of the prediction
+    and the flipped-back prediction of the mirrored batch (the other outputs are the
+    unmirrored ones)."""
+    output = model(batch) if with_loss else model.evaluation_output(batch)
+    if test_time_mirror:
+        mirrored = model.evaluation_output(mirror_batch(batch))['depth'].flip(-1)
+        output = {**output, 'depth': (output['depth'] + mirrored) / 2}
+    return output
+
+
 @torch.no_grad()
 def evaluate(model, loader, world, device, protocols, on_first_batch=None, desc='eval', *,
-             autocast=nullcontext, with_loss=False, channels_last=False):
+             autocast=nullcontext, with_loss=False, channels_last=False,
+             test_time_mirror=False):
     """{protocol: (mean metrics over the images with a valid pixel, one row per sample by
     index)} for `protocols` {name: metric options} (see `evaluation_protocols`).
 
     The model runs under `autocast` (the training's mixed precision) and, unless `with_loss`
-    (then the metrics add the mean 'loss'), without computing its training loss.
+    (then the metrics add the mean 'loss'), without computing its training loss;
+    `test_time_mirror` averages each prediction with that of the mirrored sample
+    (`scored_output`).
     `on_first_batch(batch, output)` is called on rank 0 with the first batch (pictures).
     """
     model.eval()
@@ -56,7 +72,7 @@ def evaluate(model, loader, world, device, protocols, on_first_batch=None, desc=
         if len(index):
             batch = to_device(batch, device, channels_last)
             with autocast():
-                output = model(batch) if with_loss else model.evaluation_output(batch)
+                output = scored_output(model, batch, with_loss, test_time_mirror)
             if with_loss:
                 losses.append(float(output['loss']))
             if position == 0 and on_first_batch is not None and world.is_main:

@@ -285,7 +285,8 @@ class Trainer:
                 self.model, loader, self.world, self.device, self.protocols, pictures,
                 f'validation {name}' if several else 'validation', autocast=self.autocast,
                 with_loss=self.cfg.evaluation.with_loss,
-                channels_last=self.cfg.arch.channels_last)[self.cfg.evaluation.protocol]
+                channels_last=self.cfg.arch.channels_last,
+                test_time_mirror=self.cfg.evaluation.test_time_mirror)[self.cfg.evaluation.protocol]
             self.logger.scalars(results[name], self.step, f'val/{name}/' if several else 'val/')
         return results
 

@@ -4,7 +4,7 @@ import torch
 from torch import nn
 
 from packnet_sfm.datasets.audio import audio_features
-from packnet_sfm.datasets.augmentation import FLIPPED_MAPS
+from packnet_sfm.datasets.augmentation import mirror_batch
 from packnet_sfm.utils.config import ConfigError
 
 FEATURES_ON = ('loader', 'device')
@@ -43,17 +43,10 @@ class EchoAugmentation(nn.Module):
 
     def mirror(self, batch):
         """`batch` with each sample replaced by its mirror image with probability
-        `mirror_prob`: ears swapped in 'audio' [B, 2, T], FLIPPED_MAPS flipped left-right."""
+        `mirror_prob` (datasets.augmentation.mirror_batch)."""
         if not (self.training and self.mirror_prob > 0):
             return batch
-        audio = batch['audio']
-        chosen = (torch.rand(audio.shape[0]) < self.mirror_prob).to(audio.device)
-        mirrored = {**batch, 'audio': torch.where(chosen.view(-1, 1, 1), audio.flip(1), audio)}
-        for key in FLIPPED_MAPS:
-            if torch.is_tensor(batch.get(key)):
-                mirrored[key] = torch.where(chosen.view(-1, 1, 1, 1), batch[key].flip(-1),
-                                            batch[key])
-        return mirrored
+        return mirror_batch(batch, torch.rand(batch['audio'].shape[0]) < self.mirror_prob)
 
     def forward(self, waveform):
         if not (self.training and self.enabled):
