@@ -1,7 +1,7 @@
 #!/bin/bash
 # The README's "Echo models, measured" figures: every seed claim and the best echo model on
 # simulated V2 (12 rooms x 70 recordings, data seed 0), 3 seeds each, 20 epochs, 128x128.
-#   bash bench/echo_models.sh [same|held|distill|all] [OUT]      (about two hours on 2 cores)
+#   bash bench/echo_models.sh [same|held|distill|tune|all] [OUT]  (about three hours on 2 cores)
 set -e
 stage=${1:-all}
 out=${2:-runs/echo_models}
@@ -16,11 +16,11 @@ COMMON=(datasets.batvision.image_size 128 datasets.batvision.preprocessing impro
         datasets.test.batch_size 32 log.images_every 0 log.tensorboard.enabled false
         checkpoint.save_top_k 0 datasets.cache_dir "$out/cache")
 
-benchmark() {   # SPLIT OUT_SUBFOLDER CONFIG... [-- KEY VALUE...]
+benchmark() {   # SPLIT OUT_SUBFOLDER CONFIG... [-- KEY VALUE...]; $seeds seeds (default 3)
     split=$1 folder=$2; shift 2
     configs=(); while [ $# -gt 0 ] && [ "$1" != "--" ]; do configs+=("$1"); shift; done
     [ "$1" = "--" ] && shift
-    $PY scripts/benchmark_echo.py --configs "${configs[@]}" --seeds 3 --generate 12 70 0 \
+    $PY scripts/benchmark_echo.py --configs "${configs[@]}" --seeds "${seeds:-3}" --generate 12 70 0 \
         --split "$split" --epochs 20 --jobs 2 --out "$out/$folder" "${COMMON[@]}" "$@"
 }
 
@@ -36,8 +36,9 @@ if [ "$stage" = all ] || [ "$stage" = held ]; then
 fi
 if [ "$stage" = all ] || [ "$stage" = distill ]; then
     # Seed 003 on the same-rooms data (made by the first stage): one RGB teacher (seed 0, 10
-    # epochs), then the audio-only student and the depth-distilled student, 3 seeds each, 8
-    # epochs (the attention students are the slowest models here: 5x the U-Net per epoch).
+    # epochs), then the audio-only student and the depth-distilled student, 3 seeds each, 20
+    # epochs like every other row (the attention students are the slowest models here: 5x
+    # the U-Net per epoch, about 45 minutes for the six runs on 2 cores).
     data="$out/same-rooms/data/v2_12x70_seed0_same-rooms"
     teacher="$out/teacher/RGBDepthUNet_batvisionv2_BS16_Lr0.001_AdamW_rgb_teacher/last.ckpt"
     if [ ! -f "$teacher" ]; then
@@ -47,6 +48,11 @@ if [ "$stage" = all ] || [ "$stage" = distill ]; then
             checkpoint.filepath "$out/teacher" name rgb_teacher
     fi
     $PY scripts/benchmark_echo.py --configs configs/distill_audio_only_v2.yaml \
-        configs/distill_kd_depth_v2.yaml --seeds 3 --data "$data" --epochs 8 --jobs 2 \
+        configs/distill_kd_depth_v2.yaml --seeds 3 --data "$data" --epochs 20 --jobs 2 \
         --out "$out/distillation" "${COMMON[@]}" model.distillation.teacher_checkpoint "$teacher"
+fi
+if [ "$stage" = all ] || [ "$stage" = tune ]; then
+    # Base+Residual, what the seeds left open, one change at a time; seed 0, read on validation.
+    seeds=1 benchmark same-rooms base-residual-tuning configs/train_base_residual_v2.yaml \
+        bench/configs/base_residual_v2_{lowpass8,lowpass32,no_curriculum}.yaml
 fi
