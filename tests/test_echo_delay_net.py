@@ -30,17 +30,28 @@ def test_echo_best_network_has_the_pinned_parameter_count_and_shapes():
                                                     (2, 1, 32, 32), (2, 1, 16, 16)]
 
 
-def test_the_benchmark_ablations_change_only_the_mirror():
-    """bench/configs: echo_best_v2 without the mirror, the U-Net baseline with it."""
-    def changed(path, base):
-        config, reference = (flatten(to_dict(load_config(p))) for p in (path, base))
-        return {key: config[key] for key in config if config[key] != reference[key]}
+def changed_keys(path, base):
+    """{key: value} of the config at `path` that differ from the config at `base`."""
+    config, reference = (flatten(to_dict(load_config(p))) for p in (path, base))
+    return {key: config[key] for key in config if config[key] != reference[key]}
 
-    assert changed('bench/configs/echo_best_v2_no_mirror.yaml', BEST_CONFIG) == {
+
+def test_the_benchmark_ablations_change_one_thing_each():
+    """bench/configs: echo_best_v2 without the mirror, the U-Net baseline with it, and the
+    Base+Residual tuning variants."""
+    assert changed_keys('bench/configs/echo_best_v2_no_mirror.yaml', BEST_CONFIG) == {
         'name': 'echo_best_no_mirror', 'datasets.augmentation.echo_mirror_prob': 0.0}
-    assert changed('bench/configs/unet_v2_mirror.yaml', 'configs/train_unet_batvision_v2.yaml') == {
+    assert changed_keys('bench/configs/unet_v2_mirror.yaml',
+                        'configs/train_unet_batvision_v2.yaml') == {
         'name': 'unet_mirror', 'datasets.augmentation.echo_mirror_prob': 0.5,
         'datasets.batvision.features_on': 'device'}
+    tuned = 'model.loss.base_residual.'
+    for variant, change in [('lowpass8', {tuned + 'lowpass_kernel': 8}),
+                            ('lowpass32', {tuned + 'lowpass_kernel': 32}),
+                            ('no_curriculum', {tuned + 'curriculum': False})]:
+        assert changed_keys(f'bench/configs/base_residual_v2_{variant}.yaml',
+                            'configs/train_base_residual_v2.yaml') == {
+            'name': f'base_residual_{variant}', **change}
 
 
 def test_every_map_starts_at_the_prior_depth_in_the_network_units():
