@@ -1,7 +1,7 @@
 #!/bin/bash
 # The README's "Echo models, measured" figures: every seed claim and the best echo model on
 # simulated V2 (12 rooms x 70 recordings, data seed 0), 3 seeds each, 20 epochs, 128x128.
-#   bash bench/echo_models.sh [same|held|distill|tune|all] [OUT]  (about three hours on 2 cores)
+#   bash bench/echo_models.sh [same|held|distill|tune|all] [OUT]  (about four hours on 2 cores)
 set -e
 stage=${1:-all}
 out=${2:-runs/echo_models}
