@@ -20,8 +20,9 @@ benchmark() {   # SPLIT OUT_SUBFOLDER CONFIG... [-- KEY VALUE...]; $seeds seeds 
     split=$1 folder=$2; shift 2
     configs=(); while [ $# -gt 0 ] && [ "$1" != "--" ]; do configs+=("$1"); shift; done
     [ "$1" = "--" ] && shift
-    $PY scripts/benchmark_echo.py --configs "${configs[@]}" --seeds "${seeds:-3}" --generate 12 70 0 \
-        --split "$split" --epochs 20 --jobs 2 --out "$out/$folder" "${COMMON[@]}" "$@"
+    $PY scripts/benchmark_echo.py --configs "${configs[@]}" --seeds "${seeds:-3}" \
+        --generate 12 70 0 --split "$split" --epochs 20 --jobs 2 --out "$out/$folder" \
+        "${COMMON[@]}" "$@"
 }
 
 if [ "$stage" = all ] || [ "$stage" = same ]; then
