@@ -182,6 +182,7 @@ _C.model.depth_net.EchoDelayNet.query_grid = 16         # pixel queries: query_g
 _C.model.depth_net.EchoDelayNet.encoder_layers = 2      # Transformer over the delay tokens
 _C.model.depth_net.EchoDelayNet.decoder_layers = 2      # queries attending to the delays
 _C.model.depth_net.EchoDelayNet.num_heads = 4
+_C.model.depth_net.EchoDelayNet.dropout = 0.0           # in the Transformer layers
 _C.model.depth_net.EchoDelayNet.refine_channels = 16
 _C.model.depth_net.EchoDelayNet.prior_depth = 2.0       # metres: the training mean depth
 
@@ -261,6 +262,7 @@ _C.datasets.augmentation.hue = 0.0                  # hue shift in [-x, x] turns
 _C.datasets.augmentation.echo_gain_db = 0.0         # gain per ear, uniform in +-x dB
 _C.datasets.augmentation.echo_shift_samples = 0     # delay of the recording, +-N samples
 _C.datasets.augmentation.echo_mirror_prob = 0.0     # mirrored world: ears swapped, maps flipped
+_C.datasets.augmentation.echo_freq_mask_rows = 0    # a band of up to N feature rows set to 0
 # Dataset option nodes that a split can override: datasets.<split>.<node>.<key>.
 DATASET_OPTION_NODES = ('batvision', 'kitti')
 

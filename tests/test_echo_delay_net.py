@@ -125,6 +125,55 @@ def test_echo_augmentation_changes_gain_per_ear_and_delays_the_recording():
     assert torch.equal(EchoAugmentation(6.0, 3).eval()(waveform), waveform)
 
 
+def test_frequency_mask_blanks_one_band_of_rows_in_both_ears():
+    torch.manual_seed(0)
+    features = torch.randn(64, 2, 32, 8) + 5.0           # no feature is 0 by chance
+    masker = EchoAugmentation(freq_mask_rows=6).train()
+    masked = masker.mask_frequencies(features)
+    widths = []
+    for sample, original in zip(masked, features):
+        blank = (sample == 0).all(dim=-1)                 # [2, F]: rows set to 0
+        assert torch.equal(blank[0], blank[1])            # the same band in both ears
+        rows = blank[0].nonzero().flatten().tolist()
+        if rows:                                          # one contiguous band
+            assert rows == list(range(rows[0], rows[0] + len(rows)))
+        kept = ~blank[0]
+        assert torch.equal(sample[:, kept], original[:, kept])
+        widths.append(len(rows))
+    assert max(widths) == 6 and min(widths) == 0           # widths drawn from 0 .. 6
+    assert torch.equal(masker.eval().mask_frequencies(features), features)
+    with pytest.raises(ValueError, match='echo_freq_mask_rows'):
+        EchoAugmentation(freq_mask_rows=-1)
+
+
+def test_front_end_masks_the_features_it_computes(tiny_config):
+    cfg = load_config(tiny_config, ['datasets.batvision.features_on', 'device',
+                                    'datasets.augmentation.echo_freq_mask_rows', '4'])
+    front_end = AudioFrontEnd.from_config(cfg)
+    torch.manual_seed(0)
+    waveform = torch.randn(16, 2, 4000)
+    plain = front_end.eval()(waveform)
+    masked = front_end.train()(waveform)
+    blank = (masked == 0).all(dim=-1).all(dim=1)         # [B, F]: rows blanked in both ears
+    assert 0 < blank.sum(1).max() <= 4
+    kept = ~blank[:, None, :, None].expand_as(masked)
+    torch.testing.assert_close(masked[kept], plain[kept])
+
+
+def test_transformer_dropout_acts_in_training_only():
+    torch.manual_seed(0)
+    net = EchoDelayNet(channels=16, num_heads=2, dropout=0.5, max_depth=30.0)
+    assert sum(p.numel() for p in net.parameters()) == sum(
+        p.numel() for p in EchoDelayNet(channels=16, num_heads=2, max_depth=30.0).parameters())
+    for head in net.heads:                               # away from the prior start
+        torch.nn.init.normal_(head.weight, std=0.1)
+    audio = torch.randn(2, 2, 64, 64)
+    net.train()
+    assert (net(audio)['depth'][0] - net(audio)['depth'][0]).abs().max() > 1e-4
+    net.eval()
+    assert torch.equal(net(audio)['depth'][0], net(audio)['depth'][0])
+
+
 def test_echo_augmentation_needs_the_features_on_the_device(tiny_config):
     opts = ['datasets.augmentation.echo_gain_db', '3']
     with pytest.raises(ValueError, match='features_on device'):

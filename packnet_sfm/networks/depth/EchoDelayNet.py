@@ -59,9 +59,9 @@ def distance_encoding(distances, channels):
     return torch.cat([angles.sin(), angles.cos()], dim=1)
 
 
-def transformer_layer(layer_class, channels, num_heads):
-    """A pre-norm Transformer layer without dropout, MLP twice as wide as the tokens."""
-    return layer_class(channels, num_heads, 2 * channels, dropout=0.0, batch_first=True,
+def transformer_layer(layer_class, channels, num_heads, dropout):
+    """A pre-norm Transformer layer, MLP twice as wide as the tokens."""
+    return layer_class(channels, num_heads, 2 * channels, dropout=dropout, batch_first=True,
                        norm_first=True)
 
 
@@ -76,6 +76,7 @@ class EchoDelayNet(nn.Module):
     query_grid : side of the grid of pixel queries.
     encoder_layers, decoder_layers, num_heads : the Transformer encoder over delays and the
         decoder of the queries.
+    dropout : dropout in the Transformer layers (attention weights and MLPs).
     refine_channels : channels of the two refinement convolutions.
     prior_depth : the depth (metres) every pixel starts at: the training split's mean depth.
     max_depth, depth_scale : the largest depth in the network's units, and metres per unit.
@@ -84,8 +85,8 @@ class EchoDelayNet(nn.Module):
     input_keys = ('audio',)
 
     def __init__(self, channels=64, freq_bins=8, query_grid=16, encoder_layers=2,
-                 decoder_layers=2, num_heads=4, refine_channels=16, prior_depth=2.0,
-                 max_depth=1.0, depth_scale=1.0):
+                 decoder_layers=2, num_heads=4, dropout=0.0, refine_channels=16,
+                 prior_depth=2.0, max_depth=1.0, depth_scale=1.0):
         super().__init__()
         if channels % 4 or channels % num_heads:
             raise ConfigError(f'{KEY}.channels ({channels}) must be divisible by 4 and by '
@@ -102,11 +103,13 @@ class EchoDelayNet(nn.Module):
             nn.Conv1d(second * freq_bins, channels, 3, padding=1, bias=False),
             nn.BatchNorm1d(channels), nn.ReLU(), nn.Conv1d(channels, channels, 3, padding=1))
         self.delay_encoder = nn.TransformerEncoder(
-            transformer_layer(nn.TransformerEncoderLayer, channels, num_heads), encoder_layers,
+            transformer_layer(nn.TransformerEncoderLayer, channels, num_heads, dropout),
+            encoder_layers,
             enable_nested_tensor=False)
         self.queries = nn.Parameter(0.02 * torch.randn(query_grid * query_grid, channels))
         self.pixel_decoder = nn.TransformerDecoder(
-            transformer_layer(nn.TransformerDecoderLayer, channels, num_heads), decoder_layers)
+            transformer_layer(nn.TransformerDecoderLayer, channels, num_heads, dropout),
+            decoder_layers)
         self.query_norm = nn.LayerNorm(channels)
         self.refine = nn.ModuleList([conv_bn_relu(channels, refine_channels, 3),
                                      conv_bn_relu(refine_channels, refine_channels, 3)])

@@ -24,22 +24,28 @@ class EchoAugmentation(nn.Module):
     One, `mirror`, changes the whole sample: with probability `mirror_prob` the recording and
     its maps become those of the mirrored world, where the left ear hears what the right ear
     heard and every map is flipped left-right (the rig is left-right symmetric).
+
+    One, `mask_frequencies`, acts on the features (SpecAugment's frequency mask, Park et al.
+    2019): a band of up to `freq_mask_rows` frequency rows, the same in both ears, set to 0
+    (the standardised mean), so no single band can carry the prediction.
     """
 
-    def __init__(self, gain_db=0.0, shift_samples=0, mirror_prob=0.0):
+    def __init__(self, gain_db=0.0, shift_samples=0, mirror_prob=0.0, freq_mask_rows=0):
         super().__init__()
-        if gain_db < 0 or shift_samples < 0:
-            raise ConfigError('datasets.augmentation.echo_gain_db and .echo_shift_samples must '
-                              f'be >= 0, got {gain_db} and {shift_samples}')
+        if gain_db < 0 or shift_samples < 0 or freq_mask_rows < 0:
+            raise ConfigError('datasets.augmentation.echo_gain_db, .echo_shift_samples and '
+                              '.echo_freq_mask_rows must be >= 0, got '
+                              f'{gain_db}, {shift_samples} and {freq_mask_rows}')
         if not 0.0 <= mirror_prob <= 1.0:
             raise ConfigError('datasets.augmentation.echo_mirror_prob must be in [0, 1], got '
                               f'{mirror_prob}')
         self.gain_db, self.shift_samples = float(gain_db), int(shift_samples)
-        self.mirror_prob = float(mirror_prob)
+        self.mirror_prob, self.freq_mask_rows = float(mirror_prob), int(freq_mask_rows)
 
     @property
     def enabled(self):
-        return self.gain_db > 0 or self.shift_samples > 0 or self.mirror_prob > 0
+        return (self.gain_db > 0 or self.shift_samples > 0 or self.mirror_prob > 0
+                or self.freq_mask_rows > 0)
 
     def mirror(self, batch):
         """`batch` with each sample replaced by its mirror image with probability
@@ -63,9 +69,21 @@ class EchoAugmentation(nn.Module):
             waveform = torch.gather(waveform, 2, source.to(waveform.device)) * inside
         return waveform
 
+    def mask_frequencies(self, features):
+        """Features [B, 2, F, T] with one band of 0 to `freq_mask_rows` rows per sample set
+        to 0 in both ears (in training)."""
+        if not (self.training and self.freq_mask_rows > 0):
+            return features
+        batch, rows = features.shape[0], features.shape[2]
+        widths = torch.randint(0, self.freq_mask_rows + 1, (batch, 1))
+        starts = (torch.rand(batch, 1) * (rows - widths + 1)).long()
+        row = torch.arange(rows).view(1, rows)
+        masked = (row >= starts) & (row < starts + widths)
+        return features.masked_fill(masked.view(batch, 1, rows, 1).to(features.device), 0.0)
+
     def extra_repr(self):
         return (f'gain_db={self.gain_db}, shift_samples={self.shift_samples}, '
-                f'mirror_prob={self.mirror_prob}')
+                f'mirror_prob={self.mirror_prob}, freq_mask_rows={self.freq_mask_rows}')
 
 
 class AudioFrontEnd(nn.Module):
@@ -89,19 +107,20 @@ class AudioFrontEnd(nn.Module):
                               f"of {', '.join(FEATURES_ON)}")
         echo = cfg.datasets.augmentation
         augmentation = EchoAugmentation(echo.echo_gain_db, echo.echo_shift_samples,
-                                        echo.echo_mirror_prob)
+                                        echo.echo_mirror_prob, echo.echo_freq_mask_rows)
         if node.features_on == 'loader' or node.audio_format == 'waveform':
             if augmentation.enabled:
                 raise ConfigError('datasets.augmentation.echo_gain_db / echo_shift_samples / '
-                                  'echo_mirror_prob act on the waveform in the model: set '
+                                  'echo_mirror_prob / echo_freq_mask_rows act in the model: set '
                                   'datasets.batvision.features_on device and a spectrogram '
                                   'audio_format')
             return None
         return cls(node.audio_format, node.image_size, node.preprocessing, augmentation)
 
     def forward(self, waveform):
-        return audio_features(self.augmentation(waveform), self.audio_format, self.image_size,
-                              self.preprocessing)
+        features = audio_features(self.augmentation(waveform), self.audio_format,
+                                  self.image_size, self.preprocessing)
+        return self.augmentation.mask_frequencies(features)
 
     def extra_repr(self):
         return f'{self.audio_format}, {self.image_size}, {self.preprocessing}'
