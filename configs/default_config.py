@@ -176,7 +176,7 @@ _C.model.depth_net.RGBDepthUNet.prior_depth = 2.0   # m the head starts at (0: m
 # Echo physics (packnet_sfm/networks/depth/EchoDelayNet.py): delay tokens (distance = c t / 2),
 # pixel queries attending to them, log depth starting at prior_depth.
 _C.model.depth_net.EchoDelayNet = CN()
-_C.model.depth_net.EchoDelayNet.channels = 64           # width of delay tokens and queries
+_C.model.depth_net.EchoDelayNet.channels = 32           # width of delay tokens and queries
 _C.model.depth_net.EchoDelayNet.freq_bins = 8           # frequency bands folded into channels
 _C.model.depth_net.EchoDelayNet.query_grid = 16         # pixel queries: query_grid^2 patches
 _C.model.depth_net.EchoDelayNet.encoder_layers = 2      # Transformer over the delay tokens

@@ -15,7 +15,7 @@ from packnet_sfm.utils.compare import flatten
 from packnet_sfm.utils.config import load_config, to_dict
 
 torch.set_num_threads(1)
-PINNED_PARAMETERS = 262_691
+PINNED_PARAMETERS = 91_235
 BEST_CONFIG = 'configs/echo_best_v2.yaml'
 
 
@@ -37,10 +37,21 @@ def changed_keys(path, base):
 
 
 def test_the_benchmark_ablations_change_one_thing_each():
-    """bench/configs: echo_best_v2 without the mirror, the U-Net baseline with it, and the
-    Base+Residual tuning variants."""
-    assert changed_keys('bench/configs/echo_best_v2_no_mirror.yaml', BEST_CONFIG) == {
-        'name': 'echo_best_no_mirror', 'datasets.augmentation.echo_mirror_prob': 0.0}
+    """bench/configs: echo_best_v2's variants (the 64-channel first version and its own
+    variants), the U-Net baseline with the mirror, and the Base+Residual tuning variants."""
+    net, augmentation = 'model.depth_net.EchoDelayNet.', 'datasets.augmentation.'
+    wide = 'bench/configs/echo_best_v2_wide.yaml'
+    for path, base, change in [
+            ('no_mirror', BEST_CONFIG, {augmentation + 'echo_mirror_prob': 0.0}),
+            ('dropout', BEST_CONFIG, {net + 'dropout': 0.1}),
+            ('16ch', BEST_CONFIG, {net + 'channels': 16}),
+            ('wide', BEST_CONFIG, {net + 'channels': 64}),
+            ('wide_dropout', wide, {net + 'dropout': 0.1}),
+            ('wide_freq_mask', wide, {augmentation + 'echo_freq_mask_rows': 24}),
+            ('wide_mse', wide, {'model.loss.supervised_method': 'sparse-mse'}),
+            ('wide_berhu', wide, {'model.loss.supervised_method': 'sparse-berhu'})]:
+        assert changed_keys(f'bench/configs/echo_best_v2_{path}.yaml', base) == {
+            'name': f'echo_best_{path}', **change}
     assert changed_keys('bench/configs/unet_v2_mirror.yaml',
                         'configs/train_unet_batvision_v2.yaml') == {
         'name': 'unet_mirror', 'datasets.augmentation.echo_mirror_prob': 0.5,

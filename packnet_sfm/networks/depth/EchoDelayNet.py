@@ -22,7 +22,7 @@ image pixels through its skips, which has no physical meaning. Here:
 
 forward(audio) -> {'depth': [full resolution, then query_grid * 4, * 2, * 1]} (finest first;
 the full-resolution map is the finest refinement upsampled bilinearly), for multi-scale
-supervision (`model.loss.supervised_num_scales`). 262,691 parameters with the defaults
+supervision (`model.loss.supervised_num_scales`). 91,235 parameters with the defaults
 (tests/test_echo_delay_net.py).
 """
 import math
@@ -84,7 +84,7 @@ class EchoDelayNet(nn.Module):
 
     input_keys = ('audio',)
 
-    def __init__(self, channels=64, freq_bins=8, query_grid=16, encoder_layers=2,
+    def __init__(self, channels=32, freq_bins=8, query_grid=16, encoder_layers=2,
                  decoder_layers=2, num_heads=4, dropout=0.0, refine_channels=16,
                  prior_depth=2.0, max_depth=1.0, depth_scale=1.0):
         super().__init__()
