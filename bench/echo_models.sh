@@ -1,7 +1,10 @@
 #!/bin/bash
 # The README's "Echo models, measured" figures: every seed claim and the best echo model on
 # simulated V2 (12 rooms x 70 recordings, data seed 0), 3 seeds each, 20 epochs, 128x128.
-#   bash bench/echo_models.sh [same|held|distill|tune|all] [OUT]  (about four hours on 2 cores)
+#   bash bench/echo_models.sh [same|held|held24|distill|tune|all] [OUT]  (five hours on 2 cores)
+# JOBS runs at once (default 2, one per core here; on a GPU machine, what the GPU holds),
+# EPOCHS (default 20; fewer for a quick check of the script) and
+# PYTHON (default .venv/bin/python) may be set in the environment.
 set -e
 stage=${1:-all}
 out=${2:-runs/echo_models}
@@ -21,19 +24,32 @@ benchmark() {   # SPLIT OUT_SUBFOLDER CONFIG... [-- KEY VALUE...]; $seeds seeds 
     configs=(); while [ $# -gt 0 ] && [ "$1" != "--" ]; do configs+=("$1"); shift; done
     [ "$1" = "--" ] && shift
     $PY scripts/benchmark_echo.py --configs "${configs[@]}" --seeds "${seeds:-3}" \
-        --generate 12 70 0 --split "$split" --epochs 20 --jobs 2 --out "$out/$folder" \
+        --generate "${rooms:-12}" "${recordings:-70}" 0 --split "$split" --epochs "${EPOCHS:-20}" \
+        --jobs "${JOBS:-2}" --out "$out/$folder" \
         "${COMMON[@]}" "$@"
 }
 
 if [ "$stage" = all ] || [ "$stage" = same ]; then
     benchmark same-rooms same-rooms configs/train_unet_batvision_v2.yaml configs/echo_best_v2.yaml \
-        bench/configs/echo_best_v2_no_mirror.yaml bench/configs/unet_v2_mirror.yaml \
+        bench/configs/echo_best_v2_no_mirror.yaml bench/configs/echo_best_v2_wide.yaml \
+        bench/configs/unet_v2_mirror.yaml \
         configs/train_base_residual_v2.yaml configs/train_binaural_attention_v2.yaml
 fi
 if [ "$stage" = all ] || [ "$stage" = held ]; then
+    # The models above in new rooms, and what was tried to generalise: width, dropout,
+    # SpecAugment, the loss.
     benchmark held-out-rooms held-out-rooms configs/train_unet_batvision_v2.yaml \
         configs/echo_best_v2.yaml bench/configs/echo_best_v2_no_mirror.yaml \
-        bench/configs/unet_v2_mirror.yaml
+        bench/configs/unet_v2_mirror.yaml bench/configs/echo_best_v2_{wide,dropout,16ch}.yaml \
+        bench/configs/echo_best_v2_wide_{dropout,freq_mask,mse,berhu}.yaml
+fi
+if [ "$stage" = all ] || [ "$stage" = held24 ]; then
+    # Held-out rooms with the same 840 recordings spread over twice the rooms (24 x 35): 16
+    # rooms to learn from instead of 8, and 8 unseen rooms instead of 4.
+    rooms=24 recordings=35 benchmark held-out-rooms held-out-24-rooms \
+        configs/train_unet_batvision_v2.yaml configs/echo_best_v2.yaml \
+        bench/configs/unet_v2_mirror.yaml bench/configs/echo_best_v2_{wide,16ch,dropout}.yaml \
+        bench/configs/echo_best_v2_wide_{dropout,freq_mask}.yaml
 fi
 if [ "$stage" = all ] || [ "$stage" = distill ]; then
     # Seed 003 on the same-rooms data (made by the first stage): one RGB teacher (seed 0, 10
@@ -49,7 +65,7 @@ if [ "$stage" = all ] || [ "$stage" = distill ]; then
             checkpoint.filepath "$out/teacher" name rgb_teacher
     fi
     $PY scripts/benchmark_echo.py --configs configs/distill_audio_only_v2.yaml \
-        configs/distill_kd_depth_v2.yaml --seeds 3 --data "$data" --epochs 20 --jobs 2 \
+        configs/distill_kd_depth_v2.yaml --seeds 3 --data "$data" --epochs 20 --jobs "${JOBS:-2}" \
         --out "$out/distillation" "${COMMON[@]}" model.distillation.teacher_checkpoint "$teacher"
 fi
 if [ "$stage" = all ] || [ "$stage" = tune ]; then
