@@ -50,7 +50,7 @@ def main():
             eager, onnx = latencies(config, os.path.join(scratch, 'model.onnx'), options,
                                     args.runs)
             print(f'{name:<34} PyTorch eager {eager:7.1f} ms   ONNX Runtime {onnx:7.1f} ms   '
-                  f'{eager / onnx:4.2f}x faster')
+                  f'ONNX Runtime at {eager / onnx:4.2f}x the speed of eager')
 
 
 def latencies(config, path, options, runs):
