@@ -31,6 +31,8 @@ _C.arch.scale_lr = False                # multiply the learning rate by the numb
 _C.arch.deterministic = False           # torch deterministic algorithms (slower on GPU)
 _C.arch.channels_last = False           # channels-last memory order for weights and images
 _C.arch.compile = False                 # torch.compile the model (first steps compile it)
+_C.arch.ema_decay = 0.0                 # evaluate and save an exponential moving average of
+                                        # the depth network's weights (e.g. 0.99); 0: off
 
 ########################################################################################################
 # Checkpoints and logs

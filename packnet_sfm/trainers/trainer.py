@@ -4,10 +4,11 @@ import csv
 import json
 import math
 import time
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
 import torch
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm import tqdm
 
 from packnet_sfm.datasets.builder import (
@@ -83,6 +84,19 @@ def monitored_set(cfg, validation_sets):
     return list(validation_sets)[node.monitor_index]
 
 
+def averaged_depth_net(cfg, model):
+    """An exponential moving average of `model.depth_net` (weights and normalisation
+    statistics) with decay `arch.ema_decay`, or None when it is 0."""
+    decay = cfg.arch.ema_decay
+    if not 0.0 <= decay < 1.0:
+        raise ConfigError(f'arch.ema_decay must be in [0, 1) (0 turns weight averaging off), '
+                          f'got {decay}')
+    if decay == 0.0:
+        return None
+    return AveragedModel(model.depth_net, multi_avg_fn=get_ema_multi_avg_fn(decay),
+                         use_buffers=True)
+
+
 def load_weights(module, path, prefix=''):
     """Initialise `module` from the state dict of a checkpoint (entries under `prefix`)."""
     state = load_checkpoint(path)['state_dict']
@@ -105,6 +119,7 @@ class Trainer:
             self.model.compile()        # in place: parameter names and checkpoints unchanged
         if resume_from is None:
             self._initialise_weights()
+        self.averaged = averaged_depth_net(cfg, self.model)
         self.train_loader = build_loader(cfg, 'train', build_dataset(cfg, 'train'), world)
         self.val_loaders = {name: build_loader(cfg, 'validation', dataset, world)
                             for name, dataset in build_datasets(cfg, 'validation').items()
@@ -135,7 +150,11 @@ class Trainer:
                          prefix='depth_net.')
 
     def _restore(self, state, optimizer):
-        self.model.load_state_dict(state['state_dict'])
+        self.model.load_state_dict(state.get('training_state_dict', state['state_dict']))
+        if self.averaged is not None:
+            with self.evaluated_model():
+                self.model.load_state_dict(state['state_dict'])
+            self.averaged.n_averaged.fill_(state.get('averaged_steps', 0))
         optimizer.load_state_dict(state['optimizer'])
         self.scaler.load_state_dict(state.get('scaler') or self.scaler.state_dict())
         self.best.kept = [tuple(item) for item in state.get('best_checkpoints', [])]
@@ -146,13 +165,33 @@ class Trainer:
             forget_validations_after(self.run_dir, self.start_epoch)
 
     def state(self, epoch, metrics):
-        """Everything a resume needs, as plain data."""
+        """Everything a resume needs, as plain data. `state_dict` holds the weights that are
+        evaluated (with `arch.ema_decay`, the averaged depth network; the weights being trained
+        are then `training_state_dict`)."""
         optimizer = self.optimizer
+        with self.evaluated_model():
+            evaluated = self.model.state_dict()
+        averaged = {} if self.averaged is None else {
+            'training_state_dict': self.model.state_dict(),
+            'averaged_steps': int(self.averaged.n_averaged)}
         return {'config': to_dict(self.cfg), 'epoch': epoch, 'metrics': metrics,
-                'state_dict': self.model.state_dict(), 'optimizer': optimizer.state_dict(),
+                'state_dict': evaluated, **averaged, 'optimizer': optimizer.state_dict(),
                 'scaler': self.scaler.state_dict(), 'rng': rng_state(),
                 'best_checkpoints': [list(item) for item in self.best.kept],
                 'loggers': self.logger.state_dict()}
+
+    @contextmanager
+    def evaluated_model(self):
+        """The model as it is evaluated: with `arch.ema_decay`, the averaged depth network in
+        place of the trained one."""
+        if self.averaged is None:
+            yield self.model
+            return
+        trained, self.model.depth_net = self.model.depth_net, self.averaged.module
+        try:
+            yield self.model
+        finally:
+            self.model.depth_net = trained
 
     # ----------------------------------------------------------------------------------------
     def fit(self):
@@ -261,6 +300,8 @@ class Trainer:
                                       {k: float(v) for k, v in terms.items()})
         self.world.step(self.optimizer, self.scaler)
         self.scaler.update()
+        if self.averaged is not None:
+            self.averaged.update_parameters(self.model.depth_net)
         return terms
 
     def non_finite(self, what, epoch, steps, terms):
@@ -281,12 +322,14 @@ class Trainer:
         several = len(self.val_loaders) > 1
         for name, loader in self.val_loaders.items():
             pictures = self._save_pictures(epoch) if draw and name == self.monitored else None
-            results[name], _ = evaluate(
-                self.model, loader, self.world, self.device, self.protocols, pictures,
-                f'validation {name}' if several else 'validation', autocast=self.autocast,
-                with_loss=self.cfg.evaluation.with_loss,
-                channels_last=self.cfg.arch.channels_last,
-                test_time_mirror=self.cfg.evaluation.test_time_mirror)[self.cfg.evaluation.protocol]
+            with self.evaluated_model() as model:
+                results[name], _ = evaluate(
+                    model, loader, self.world, self.device, self.protocols, pictures,
+                    f'validation {name}' if several else 'validation', autocast=self.autocast,
+                    with_loss=self.cfg.evaluation.with_loss,
+                    channels_last=self.cfg.arch.channels_last,
+                    test_time_mirror=self.cfg.evaluation.test_time_mirror,
+                )[self.cfg.evaluation.protocol]
             self.logger.scalars(results[name], self.step, f'val/{name}/' if several else 'val/')
         return results
 
