@@ -31,16 +31,16 @@ benchmark() {   # SPLIT OUT_SUBFOLDER CONFIG... [-- KEY VALUE...]; $seeds seeds 
 
 if [ "$stage" = all ] || [ "$stage" = same ]; then
     benchmark same-rooms same-rooms configs/train_unet_batvision_v2.yaml configs/echo_best_v2.yaml \
-        bench/configs/echo_best_v2_no_mirror.yaml bench/configs/echo_best_v2_wide.yaml \
+        bench/configs/echo_best_v2_no_mirror.yaml bench/configs/echo_best_v2_{wide,ema}.yaml \
         bench/configs/unet_v2_mirror.yaml \
         configs/train_base_residual_v2.yaml configs/train_binaural_attention_v2.yaml
 fi
 if [ "$stage" = all ] || [ "$stage" = held ]; then
     # The models above in new rooms, and what was tried to generalise: width, dropout,
-    # SpecAugment, the loss.
+    # weight averaging, SpecAugment, the loss.
     benchmark held-out-rooms held-out-rooms configs/train_unet_batvision_v2.yaml \
         configs/echo_best_v2.yaml bench/configs/echo_best_v2_no_mirror.yaml \
-        bench/configs/unet_v2_mirror.yaml bench/configs/echo_best_v2_{wide,dropout,16ch}.yaml \
+        bench/configs/unet_v2_mirror.yaml bench/configs/echo_best_v2_{wide,dropout,16ch,ema}.yaml \
         bench/configs/echo_best_v2_wide_{dropout,freq_mask,mse,berhu}.yaml
 fi
 if [ "$stage" = all ] || [ "$stage" = held24 ]; then

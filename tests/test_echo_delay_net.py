@@ -45,6 +45,7 @@ def test_the_benchmark_ablations_change_one_thing_each():
             ('no_mirror', BEST_CONFIG, {augmentation + 'echo_mirror_prob': 0.0}),
             ('dropout', BEST_CONFIG, {net + 'dropout': 0.1}),
             ('16ch', BEST_CONFIG, {net + 'channels': 16}),
+            ('ema', BEST_CONFIG, {'arch.ema_decay': 0.99}),
             ('wide', BEST_CONFIG, {net + 'channels': 64}),
             ('wide_dropout', wide, {net + 'dropout': 0.1}),
             ('wide_freq_mask', wide, {augmentation + 'echo_freq_mask_rows': 24}),
