@@ -49,6 +49,7 @@ from packnet_sfm.utils.benchmark import (  # noqa: E402
     depth_floors,
     mean_std,
     paired_difference,
+    relative_by_location,
 )
 from packnet_sfm.utils.checkpoint import load_checkpoint  # noqa: E402
 from packnet_sfm.utils.cli import run_cli  # noqa: E402
@@ -436,12 +437,34 @@ def paired_table(entries, paired, split):
     return lines
 
 
+def location_table(entries, split):
+    """Each model's and floor's mean per-image RMSE (official protocol) relative to the first
+    model's, location by location, and in how many locations it is lower."""
+    reference, protocol = entries[0], PROTOCOLS[0]
+    relative = {e.name: relative_by_location(reference.per_image[split][protocol],
+                                             e.per_image[split][protocol])
+                for e in entries[1:]}
+    locations = list(relative[entries[-1].name])
+    lines = [f'Mean per-image RMSE ({PROTOCOL_LABELS[protocol]}) relative to '
+             f'{reference.name}\'s, location by location (the first folder of each file), '
+             f'over the seeds:', '',
+             '| model | ' + ' | '.join(locations) + ' | lower in |',
+             '|---|' + '---|' * len(locations) + '---|']
+    for name, by_location in relative.items():
+        lower = sum(value < 0 for value in by_location.values())
+        lines.append(f'| {name} | ' + ' | '.join(f'{100 * by_location[location]:+.1f}%'
+                                                 for location in locations)
+                     + f' | {lower} of {len(by_location)} |')
+    return lines
+
+
 def markdown_report(entries, paired, settings):
     lines = ['# Echo benchmark', '', *settings, '']
     for split in SPLITS:
         images = paired[(split, PROTOCOLS[0], entries[-1].name)].images
         lines += [f'## {split} split ({images} images)', '', *metrics_table(entries, split), '',
-                  *paired_table(entries, paired, split), '']
+                  *paired_table(entries, paired, split), '', *location_table(entries, split),
+                  '']
     lines += ['Mean ± sample standard deviation (n - 1) over seeds of the last checkpoint; '
               'official: gt > 0 (the BatVision code); 0.5 m: 0.5 m <= gt <= 30 m (the '
               'published V2 tables). Training time is wall time (start-up and validation '

@@ -18,6 +18,7 @@ from packnet_sfm.utils.benchmark import (
     paired_bootstrap,
     paired_difference,
     paired_matrices,
+    relative_by_location,
 )
 from packnet_sfm.utils.errors import InputError
 
@@ -82,6 +83,15 @@ def test_paired_difference_of_a_fabricated_run_table():
     assert (better.mean, better.low, better.high, better.verdict) == (-0.75, -1.0, -0.5, 'lower')
 
 
+def test_relative_difference_location_by_location():
+    reference = [{'A/1': 1.0, 'A/2': 3.0, 'B/1': 2.0}, {'A/1': 2.0, 'A/2': 2.0, 'B/1': 4.0}]
+    other = [{'A/1': 1.0, 'A/2': 2.0, 'B/1': 3.0}, {'A/1': 1.0, 'A/2': 2.0, 'B/1': 6.0}]
+    # A: 1.5 against 2.0 over both seeds; B: 4.5 against 3.0
+    assert relative_by_location(reference, other) == {'A': -0.25, 'B': 0.5}
+    floor = [{'A/1': 2.0, 'A/2': 2.0, 'B/1': 6.0}]                 # the same for every seed
+    assert relative_by_location(reference, floor) == {'A': 0.0, 'B': 1.0}
+
+
 def test_floors_from_training_depth():
     # Two 2x2 training maps in normalised units (x 10 m); the bottom-right pixel is valid only
     # in the second, the top-right one in neither.
@@ -121,6 +131,9 @@ def test_report_rows_of_a_fabricated_run_table():
     rows = benchmark.paired_table(entries, paired, 'test')
     assert rows[-1] == ('| echo | +2.000 [+0.000, +4.000] | +80.0% | no clear difference | '
                         '+2.000 [+0.000, +4.000] | +80.0% | no clear difference | 2 x 2 |')
+    # x: 2.5 against 1.5 over both seeds, y: 6.5 against 3.5
+    assert benchmark.location_table(entries, 'test')[-2:] == [
+        '|---|---|---|---|', '| echo | +66.7% | +85.7% | 0 of 2 |']
     header, csv_rows = benchmark.csv_rows(entries, paired)
     echo_test = dict(zip(header, csv_rows[1]))
     assert echo_test['split'] == 'test' and echo_test['batvision_rmse_std'] == math.sqrt(2)
@@ -165,8 +178,10 @@ def test_benchmark_writes_table_csv_and_plot(finished):
         section = report.split(f'## {split} split')[1].split('## ')[0]
         rows = [line.split(' | ')[0].strip('| ') for line in section.splitlines()
                 if line.startswith('| ') and not line.startswith('| model')]
-        # metrics table: both models and both floors; paired table: all but the reference
-        assert rows == names + names[1:]
+        # metrics table: both models and both floors; paired and location tables: all but
+        # the reference
+        assert rows == names + names[1:] + names[1:]
+        assert '| model | Room001 | lower in |' in section     # the one held-out room
     assert 'held-out-rooms' in report and '2 seed(s)' in report
     with open(finished / 'benchmark.csv', newline='') as file:
         table = list(csv.DictReader(file))

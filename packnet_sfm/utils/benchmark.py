@@ -1,6 +1,7 @@
 """Statistics of a benchmark of depth models trained with several seeds (scripts/benchmark_echo.py):
-mean and standard deviation over seeds, the paired per-image bootstrap of a difference, and
-the floors a model must beat (the constant and the per-pixel-mean predictors)."""
+mean and standard deviation over seeds, the paired per-image bootstrap of a difference, the
+difference location by location, and the floors a model must beat (the constant and the
+per-pixel-mean predictors)."""
 import math
 from dataclasses import dataclass
 
@@ -29,15 +30,37 @@ def paired_matrices(reference, other):
     seeds = max(len(reference), len(other))
     if {len(reference), len(other)} - {1, seeds}:
         raise ValueError(f'cannot pair {len(reference)} seeds with {len(other)}')
-    tables = list(reference) + list(other)
-    images = sorted(set.intersection(*[{k for k, v in t.items() if math.isfinite(v)}
-                                       for t in tables]))
+    images = shared_images(reference, other)
 
     def matrix(runs):
         rows = np.array([[run[image] for image in images] for run in runs], dtype=np.float64)
         return np.broadcast_to(rows, (seeds, len(images)))
 
     return matrix(reference), matrix(other)
+
+
+def shared_images(reference, other):
+    """The images with a finite value in every {image: value} dict of both lists, sorted."""
+    return sorted(set.intersection(*[{k for k, v in t.items() if math.isfinite(v)}
+                                     for t in [*reference, *other]]))
+
+
+def location_of(image):
+    """The recording location of an image: the first folder of its path
+    ('Room008/audio/audio_0' -> 'Room008'; a V1 date folder likewise)."""
+    return image.split('/', 1)[0]
+
+
+def relative_by_location(reference, other):
+    """{location: mean value of `other` / mean value of `reference` - 1} over the images of
+    each location and every seed, both paired as in `paired_matrices`; locations sorted. In
+    held-out rooms the room, not the image, is what a model must generalise to: a lead that
+    holds in every room is worth more than one carried by a single room."""
+    ref, oth = paired_matrices(reference, other)
+    locations = np.array([location_of(image) for image in shared_images(reference, other)])
+    return {location: float(oth[:, locations == location].mean()
+                            / ref[:, locations == location].mean() - 1)
+            for location in sorted(set(locations))}
 
 
 def paired_bootstrap(differences, resamples=10000, confidence=0.95, seed=0):
