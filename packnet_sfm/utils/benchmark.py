@@ -27,6 +27,11 @@ def paired_matrices(reference, other):
     order; a list of one dict (a floor, the same for every seed) stands for every seed. The N
     images are those with a finite value in every dict of both, sorted by name.
     """
+    return paired_images_and_matrices(reference, other)[1:]
+
+
+def paired_images_and_matrices(reference, other):
+    """(images, R, O): `paired_matrices` with the names of its columns."""
     seeds = max(len(reference), len(other))
     if {len(reference), len(other)} - {1, seeds}:
         raise ValueError(f'cannot pair {len(reference)} seeds with {len(other)}')
@@ -36,7 +41,7 @@ def paired_matrices(reference, other):
         rows = np.array([[run[image] for image in images] for run in runs], dtype=np.float64)
         return np.broadcast_to(rows, (seeds, len(images)))
 
-    return matrix(reference), matrix(other)
+    return images, matrix(reference), matrix(other)
 
 
 def shared_images(reference, other):
@@ -56,8 +61,8 @@ def relative_by_location(reference, other):
     each location and every seed, both paired as in `paired_matrices`; locations sorted. In
     held-out rooms the room, not the image, is what a model must generalise to: a lead that
     holds in every room is worth more than one carried by a single room."""
-    ref, oth = paired_matrices(reference, other)
-    locations = np.array([location_of(image) for image in shared_images(reference, other)])
+    images, ref, oth = paired_images_and_matrices(reference, other)
+    locations = np.array([location_of(image) for image in images])
     return {location: float(oth[:, locations == location].mean()
                             / ref[:, locations == location].mean() - 1)
             for location in sorted(set(locations))}
