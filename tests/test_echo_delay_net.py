@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from packnet_sfm.networks.depth.EchoDelayNet import EchoDelayNet, distance_encoding
-from packnet_sfm.networks.layers.audio_frontend import AudioFrontEnd, EchoAugmentation
+from packnet_sfm.networks.layers.audio_frontend import (AudioFrontEnd, EchoAugmentation,
+                                                        stretch_delays)
 from packnet_sfm.trainers.distributed import SingleProcess
 from packnet_sfm.trainers.evaluation import scored_output
 from packnet_sfm.trainers.trainer import Trainer
@@ -46,6 +47,8 @@ def test_the_benchmark_ablations_change_one_thing_each():
             ('dropout', BEST_CONFIG, {net + 'dropout': 0.1}),
             ('16ch', BEST_CONFIG, {net + 'channels': 16}),
             ('ema', BEST_CONFIG, {'arch.ema_decay': 0.99}),
+            ('room_scale15', BEST_CONFIG, {augmentation + 'echo_room_scale': 0.15}),
+            ('room_scale30', BEST_CONFIG, {augmentation + 'echo_room_scale': 0.3}),
             ('wide', BEST_CONFIG, {net + 'channels': 64}),
             ('wide_dropout', wide, {net + 'dropout': 0.1}),
             ('wide_freq_mask', wide, {augmentation + 'echo_freq_mask_rows': 24}),
@@ -200,7 +203,7 @@ def test_echo_mirror_swaps_the_ears_and_flips_every_map_of_the_chosen_samples():
     batch = {'audio': torch.randn(64, 2, 50), 'depth': torch.rand(64, 1, 4, 6),
              'valid': torch.rand(64, 1, 4, 6) > 0.3, 'rgb': torch.rand(64, 3, 4, 6),
              'filename': ['f'] * 64}
-    mirrored = EchoAugmentation(mirror_prob=0.5).train().mirror(batch)
+    mirrored = EchoAugmentation(mirror_prob=0.5).train().other_worlds(batch)
     chosen = [torch.equal(mirrored['audio'][i], batch['audio'][i].flip(0)) for i in range(64)]
     assert 16 < sum(chosen) < 48
     for i, flipped in enumerate(chosen):
@@ -210,7 +213,7 @@ def test_echo_mirror_swaps_the_ears_and_flips_every_map_of_the_chosen_samples():
         if not flipped:
             assert torch.equal(mirrored['audio'][i], batch['audio'][i])
     assert mirrored['filename'] is batch['filename']
-    assert EchoAugmentation(mirror_prob=1.0).eval().mirror(batch) is batch
+    assert EchoAugmentation(mirror_prob=1.0).eval().other_worlds(batch) is batch
     with pytest.raises(ValueError, match='echo_mirror_prob must be in'):
         EchoAugmentation(mirror_prob=1.5)
 
@@ -230,6 +233,54 @@ def test_a_training_step_learns_from_the_mirrored_batch(tiny_config):
     assert torch.equal(seen[0]['depth'], batch['depth'].flip(-1))
     trainer.model.eval()
     assert trainer.model.training_batch(batch) is batch
+
+
+def echo_features(onset, echo, columns=40):
+    """Features [1, 2, 3, columns]: silence (0), a direct sound from column `onset` on (4),
+    decaying to 1, and one echo column (6) at `echo`."""
+    level = torch.zeros(columns)
+    level[onset:] = 1.0 + 3.0 * torch.exp(-0.5 * torch.arange(columns - onset, dtype=torch.float))
+    level[echo] = 6.0
+    return level.expand(1, 2, 3, columns).clone()
+
+
+def test_room_scale_stretches_the_delays_after_the_direct_sound():
+    features = torch.cat([echo_features(5, 15), echo_features(8, 20)])
+    stretched = stretch_delays(features, torch.tensor([1.2, 0.75]))
+    assert stretched[..., 0, 0, :].argmax(-1).tolist() == [5 + 12, 8 + 9]   # echo: onset + s d
+    assert torch.equal(stretched[:, :, 0], stretched[:, :, 2])    # each row alike, both ears
+    torch.testing.assert_close(stretched[0, 0, 0, 5], features[0, 0, 0, 5])    # the onset stays
+    torch.testing.assert_close(stretched[0, 0, 0, 11], features[0, 0, 0, 10])  # 5 + 5 * 1.2
+    torch.testing.assert_close(stretch_delays(features, torch.ones(2)), features)
+
+
+def test_room_scale_multiplies_depth_by_the_factor_the_features_are_stretched_by():
+    torch.manual_seed(0)
+    batch = {'audio': torch.randn(64, 2, 50), 'depth': torch.rand(64, 1, 4, 6) + 1.0,
+             'valid': torch.rand(64, 1, 4, 6) > 0.3}
+    scaled = EchoAugmentation(room_scale=0.2).train().other_worlds(batch)
+    scales = scaled['room_scale']
+    assert 0.8 <= scales.min() < 0.85 and 1.15 < scales.max() <= 1.2
+    torch.testing.assert_close(scaled['depth'], batch['depth'] * scales.view(-1, 1, 1, 1))
+    assert torch.equal(scaled['audio'], batch['audio']) and scaled['valid'] is batch['valid']
+    assert EchoAugmentation(room_scale=0.2).eval().other_worlds(batch) is batch
+    with pytest.raises(ValueError, match='echo_room_scale must be in'):
+        EchoAugmentation(room_scale=1.0)
+
+
+def test_a_training_step_hears_the_scaled_world(tiny_config):
+    cfg = load_config(tiny_config, ['datasets.augmentation.echo_room_scale', '0.5',
+                                    'datasets.batvision.features_on', 'device'])
+    trainer = Trainer(cfg, tiny_config.parent / 'run', SingleProcess())
+    seen = []
+    frontend = trainer.model.audio_frontend.forward
+    trainer.model.audio_frontend.forward = lambda *args: seen.append(args) or frontend(*args)
+    batch = trainer.to_device(next(iter(trainer.train_loader)))
+    trainer.train_step(batch, epoch=0)
+    waveform, scales = seen[0]
+    assert torch.equal(waveform, batch['audio']) and not torch.allclose(scales, torch.ones(1))
+    heard = frontend(waveform, scales)
+    assert (heard - frontend(waveform)).abs().max() > 0.1
 
 
 class LeftEarRamp:

@@ -44,6 +44,10 @@ class DistillationModel(SemiSupModel):
     @classmethod
     def from_config(cfg_cls, cfg, depth_scale, max_depth, **kwargs):
         node = cfg.model.distillation
+        if cfg.datasets.augmentation.echo_room_scale > 0:
+            raise ConfigError('datasets.augmentation.echo_room_scale scales the depth the '
+                              'student learns but not the RGB teacher\'s: set it to 0 for '
+                              'distillation')
         return super().from_config(
             cfg, depth_scale, max_depth, teacher=load_teacher(node.teacher_checkpoint),
             lambda_kd=node.lambda_kd, lambda_feat=node.lambda_feat,

@@ -67,19 +67,19 @@ class SemiSupModel(nn.Module):
         self.epoch = epoch
 
     def training_batch(self, batch):
-        """The batch a training step learns from: with the front end's echo mirror
-        (`datasets.augmentation.echo_mirror_prob`) applied, before the model and any teacher
-        see it (the batch itself in eval mode)."""
+        """The batch a training step learns from: with the front end's whole-sample echo
+        augmentation (`datasets.augmentation.echo_mirror_prob`, `.echo_room_scale`) applied,
+        before the model and any teacher see it (the batch itself in eval mode)."""
         if self.audio_frontend is None:
             return batch
-        return self.audio_frontend.augmentation.mirror(batch)
+        return self.audio_frontend.augmentation.other_worlds(batch)
 
     def network_inputs(self, batch):
         """The batch entries the depth network declares in `input_keys` (the audio through
         the front end, when the model has one)."""
         inputs = {key: batch.get(key) for key in self.depth_net.input_keys}
         if self.audio_frontend is not None and inputs.get('audio') is not None:
-            inputs['audio'] = self.audio_frontend(inputs['audio'])
+            inputs['audio'] = self.audio_frontend(inputs['audio'], batch.get('room_scale'))
         return inputs
 
     def predict(self, batch, return_features=False, **net_kwargs):

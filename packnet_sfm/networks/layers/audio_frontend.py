@@ -1,6 +1,7 @@
 """The BatVision audio features as a module, run on the model's device, with the echo
 augmentation that only this path can apply (it needs the waveform)."""
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from packnet_sfm.datasets.audio import audio_features
@@ -21,16 +22,22 @@ class EchoAugmentation(nn.Module):
       differs between rigs. One sample is 340 / 44100 / 2 = 3.9 mm of echo distance, so a shift
       of 16 samples (one spectrogram hop) moves every echo by 6 cm.
 
-    One, `mirror`, changes the whole sample: with probability `mirror_prob` the recording and
-    its maps become those of the mirrored world, where the left ear hears what the right ear
-    heard and every map is flipped left-right (the rig is left-right symmetric).
+    Two change the whole sample (`other_worlds`): with probability `mirror_prob` the recording
+    and its maps become those of the mirrored world, where the left ear hears what the right
+    ear heard and every map is flipped left-right (the rig is left-right symmetric); and the
+    world may be scaled by a factor s uniform in 1 +- `room_scale`: every distance, hence depth
+    and every echo's delay after the direct sound, is multiplied by s (`stretch_delays`). The
+    reverberation tail stretches with it, as Sabine's T60 (proportional to volume / area)
+    does; the 1 / s weaker echoes (at most 1.2 dB for s = 1.15) and the chirp's own length
+    (3 ms, about two feature columns) are not modelled.
 
     One, `mask_frequencies`, acts on the features (SpecAugment's frequency mask, Park et al.
     2019): a band of up to `freq_mask_rows` frequency rows, the same in both ears, set to 0
     (the standardised mean), so no single band can carry the prediction.
     """
 
-    def __init__(self, gain_db=0.0, shift_samples=0, mirror_prob=0.0, freq_mask_rows=0):
+    def __init__(self, gain_db=0.0, shift_samples=0, mirror_prob=0.0, freq_mask_rows=0,
+                 room_scale=0.0):
         super().__init__()
         if gain_db < 0 or shift_samples < 0 or freq_mask_rows < 0:
             raise ConfigError('datasets.augmentation.echo_gain_db, .echo_shift_samples and '
@@ -39,20 +46,34 @@ class EchoAugmentation(nn.Module):
         if not 0.0 <= mirror_prob <= 1.0:
             raise ConfigError('datasets.augmentation.echo_mirror_prob must be in [0, 1], got '
                               f'{mirror_prob}')
+        if not 0.0 <= room_scale < 1.0:
+            raise ConfigError('datasets.augmentation.echo_room_scale must be in [0, 1), got '
+                              f'{room_scale}')
         self.gain_db, self.shift_samples = float(gain_db), int(shift_samples)
         self.mirror_prob, self.freq_mask_rows = float(mirror_prob), int(freq_mask_rows)
+        self.room_scale = float(room_scale)
 
     @property
     def enabled(self):
         return (self.gain_db > 0 or self.shift_samples > 0 or self.mirror_prob > 0
-                or self.freq_mask_rows > 0)
+                or self.freq_mask_rows > 0 or self.room_scale > 0)
 
-    def mirror(self, batch):
-        """`batch` with each sample replaced by its mirror image with probability
-        `mirror_prob` (datasets.augmentation.mirror_batch)."""
-        if not (self.training and self.mirror_prob > 0):
+    def other_worlds(self, batch):
+        """`batch` (the batch itself in eval mode) with each sample replaced by its mirror
+        image with probability `mirror_prob` (datasets.augmentation.mirror_batch), then, when
+        `room_scale` > 0, its depth multiplied by a factor drawn per sample, kept in
+        'room_scale' [B] for the features (`stretch_delays`)."""
+        if not self.training:
             return batch
-        return mirror_batch(batch, torch.rand(batch['audio'].shape[0]) < self.mirror_prob)
+        samples = batch['audio'].shape[0]
+        if self.mirror_prob > 0:
+            batch = mirror_batch(batch, torch.rand(samples) < self.mirror_prob)
+        if self.room_scale > 0:
+            scales = 1.0 + (2 * torch.rand(samples) - 1) * self.room_scale
+            depth = batch['depth']
+            batch = {**batch, 'room_scale': scales,
+                     'depth': depth * scales.view(-1, *[1] * (depth.dim() - 1)).to(depth)}
+        return batch
 
     def forward(self, waveform):
         if not (self.training and self.enabled):
@@ -83,7 +104,28 @@ class EchoAugmentation(nn.Module):
 
     def extra_repr(self):
         return (f'gain_db={self.gain_db}, shift_samples={self.shift_samples}, '
-                f'mirror_prob={self.mirror_prob}, freq_mask_rows={self.freq_mask_rows}')
+                f'mirror_prob={self.mirror_prob}, freq_mask_rows={self.freq_mask_rows}, '
+                f'room_scale={self.room_scale}')
+
+
+def stretch_delays(features, scales):
+    """Features [B, C, F, T] (T: the delay axis) as recorded in each sample's world scaled by
+    `scales` [B]: the delay of every column after the direct sound is multiplied by the
+    sample's scale, by linear interpolation between columns; where the source runs out the
+    edge column is repeated. The direct sound is the first column whose mean reaches half-way
+    from the first column's to the loudest column's (the onset: the loudest column is often a
+    floor echo). A scale of 1 returns the features."""
+    batch, _, rows, columns = features.shape
+    column = torch.arange(columns, device=features.device, dtype=features.dtype)
+    level = features.mean(dim=(1, 2))                                               # [B, T]
+    halfway = (level[:, :1] + level.amax(dim=1, keepdim=True)) / 2
+    direct = (level >= halfway).to(features.dtype).argmax(dim=1, keepdim=True).to(features.dtype)
+    source = direct + (column - direct) / scales.to(features).view(batch, 1)      # [B, T]
+    x = (2 * source / (columns - 1) - 1).view(batch, 1, columns).expand(batch, rows, columns)
+    y = torch.linspace(-1, 1, rows, device=features.device, dtype=features.dtype)
+    grid = torch.stack((x, y.view(1, rows, 1).expand(batch, rows, columns)), dim=-1)
+    return F.grid_sample(features, grid, mode='bilinear', padding_mode='border',
+                         align_corners=True)
 
 
 class AudioFrontEnd(nn.Module):
@@ -107,19 +149,24 @@ class AudioFrontEnd(nn.Module):
                               f"of {', '.join(FEATURES_ON)}")
         echo = cfg.datasets.augmentation
         augmentation = EchoAugmentation(echo.echo_gain_db, echo.echo_shift_samples,
-                                        echo.echo_mirror_prob, echo.echo_freq_mask_rows)
+                                        echo.echo_mirror_prob, echo.echo_freq_mask_rows,
+                                        echo.echo_room_scale)
         if node.features_on == 'loader' or node.audio_format == 'waveform':
             if augmentation.enabled:
                 raise ConfigError('datasets.augmentation.echo_gain_db / echo_shift_samples / '
-                                  'echo_mirror_prob / echo_freq_mask_rows act in the model: set '
-                                  'datasets.batvision.features_on device and a spectrogram '
-                                  'audio_format')
+                                  'echo_mirror_prob / echo_freq_mask_rows / echo_room_scale act '
+                                  'in the model: set datasets.batvision.features_on device and '
+                                  'a spectrogram audio_format')
             return None
         return cls(node.audio_format, node.image_size, node.preprocessing, augmentation)
 
-    def forward(self, waveform):
+    def forward(self, waveform, room_scale=None):
+        """Features of `waveform` [B, 2, T], their delays stretched by `room_scale` [B] (the
+        batch entry of EchoAugmentation.other_worlds) when given."""
         features = audio_features(self.augmentation(waveform), self.audio_format,
                                   self.image_size, self.preprocessing)
+        if room_scale is not None:
+            features = stretch_delays(features, room_scale)
         return self.augmentation.mask_frequencies(features)
 
     def extra_repr(self):
