@@ -266,6 +266,7 @@ _C.datasets.augmentation.echo_shift_samples = 0     # delay of the recording, +-
 _C.datasets.augmentation.echo_mirror_prob = 0.0     # mirrored world: ears swapped, maps flipped
 _C.datasets.augmentation.echo_freq_mask_rows = 0    # a band of up to N feature rows set to 0
 _C.datasets.augmentation.echo_room_scale = 0.0      # world scaled by 1 +- x: depth, echo delays
+_C.datasets.augmentation.echo_eq_db = 0.0           # a band boosted or cut by up to x dB per ear
 # Dataset option nodes that a split can override: datasets.<split>.<node>.<key>.
 DATASET_OPTION_NODES = ('batvision', 'kitti')
 

@@ -8,7 +8,7 @@ import torch
 
 from packnet_sfm.networks.depth.EchoDelayNet import EchoDelayNet, distance_encoding
 from packnet_sfm.networks.layers.audio_frontend import (AudioFrontEnd, EchoAugmentation,
-                                                        stretch_delays)
+                                                        equalise, stretch_delays)
 from packnet_sfm.trainers.distributed import SingleProcess
 from packnet_sfm.trainers.evaluation import scored_output
 from packnet_sfm.trainers.trainer import Trainer
@@ -49,6 +49,7 @@ def test_the_benchmark_ablations_change_one_thing_each():
             ('ema', BEST_CONFIG, {'arch.ema_decay': 0.99}),
             ('room_scale15', BEST_CONFIG, {augmentation + 'echo_room_scale': 0.15}),
             ('room_scale30', BEST_CONFIG, {augmentation + 'echo_room_scale': 0.3}),
+            ('eq', BEST_CONFIG, {augmentation + 'echo_eq_db': 6.0}),
             ('wide', BEST_CONFIG, {net + 'channels': 64}),
             ('wide_dropout', wide, {net + 'dropout': 0.1}),
             ('wide_freq_mask', wide, {augmentation + 'echo_freq_mask_rows': 24}),
@@ -138,6 +139,31 @@ def test_echo_augmentation_changes_gain_per_ear_and_delays_the_recording():
         assert torch.all(sample[:, :max(shift, 0)] == 0)
         assert torch.all(sample[:, 100 + min(shift, 0):] == 0)
     assert torch.equal(EchoAugmentation(6.0, 3).eval()(waveform), waveform)
+
+
+def test_equaliser_boosts_its_band_and_leaves_far_frequencies():
+    t = torch.arange(4410) / 44100.0                      # 0.1 s: whole cycles of each tone
+    tones = [torch.sin(2 * math.pi * f * t) for f in (4000.0, 500.0)]
+    waveform = torch.stack([torch.stack(tones)])           # [1, 2 ears, T]
+    out = equalise(waveform, torch.tensor([[6.0, 6.0]]), torch.tensor([[4000.0, 4000.0]]),
+                   torch.tensor([[0.5, 0.5]]))
+    gains = out.abs().amax(-1) / waveform.abs().amax(-1)
+    torch.testing.assert_close(gains, torch.tensor([[10 ** (6 / 20), 1.0]]), atol=2e-3, rtol=0)
+
+
+def test_echo_equaliser_draws_one_band_per_ear_in_training_only():
+    torch.manual_seed(0)
+    impulse = torch.zeros(32, 2, 4096)
+    impulse[..., 100] = 1.0
+    equaliser = EchoAugmentation(eq_db=6.0).train()
+    decibels = 20 * torch.fft.rfft(equaliser(impulse)).abs().log10()     # [32, 2, bins]
+    peaks = decibels.abs().amax(-1)                                      # each band's gain
+    assert peaks.max() <= 6.0 + 1e-3 and peaks.max() > 5.0 and peaks.median() > 2.0
+    assert (decibels[:, 0] - decibels[:, 1]).abs().amax(-1).min() > 0.5    # the ears differ
+    assert decibels[..., :10].abs().max() < 0.5            # below 100 Hz: untouched
+    assert torch.equal(equaliser.eval()(impulse), impulse)
+    with pytest.raises(ValueError, match='echo_eq_db'):
+        EchoAugmentation(eq_db=-1.0)
 
 
 def test_frequency_mask_blanks_one_band_of_rows_in_both_ears():

@@ -4,7 +4,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from packnet_sfm.datasets.audio import audio_features
+from packnet_sfm.datasets.audio import SAMPLE_RATE, audio_features
 from packnet_sfm.datasets.augmentation import mirror_batch
 from packnet_sfm.utils.config import ConfigError
 
@@ -21,6 +21,10 @@ class EchoAugmentation(nn.Module):
       (zeros fill what the shift uncovers): the latency between the chirp and the recording
       differs between rigs. One sample is 340 / 44100 / 2 = 3.9 mm of echo distance, so a shift
       of 16 samples (one spectrogram hop) moves every echo by 6 cm.
+    - a bell-shaped equaliser per ear (`equalise`): up to +-`eq_db` dB at a centre frequency
+      log-uniform in EQ_BAND, 0.3 to 1 octave wide, drawn independently for each ear: the
+      speaker, microphone and pinna resonances and notches differ between rigs (the
+      simulator draws them per location, within +-2 to 4 dB of their middle).
 
     Two change the whole sample (`other_worlds`): with probability `mirror_prob` the recording
     and its maps become those of the mirrored world, where the left ear hears what the right
@@ -37,12 +41,12 @@ class EchoAugmentation(nn.Module):
     """
 
     def __init__(self, gain_db=0.0, shift_samples=0, mirror_prob=0.0, freq_mask_rows=0,
-                 room_scale=0.0):
+                 room_scale=0.0, eq_db=0.0):
         super().__init__()
-        if gain_db < 0 or shift_samples < 0 or freq_mask_rows < 0:
-            raise ConfigError('datasets.augmentation.echo_gain_db, .echo_shift_samples and '
-                              '.echo_freq_mask_rows must be >= 0, got '
-                              f'{gain_db}, {shift_samples} and {freq_mask_rows}')
+        if min(gain_db, shift_samples, freq_mask_rows, eq_db) < 0:
+            raise ConfigError('datasets.augmentation.echo_gain_db, .echo_shift_samples, '
+                              '.echo_freq_mask_rows and .echo_eq_db must be >= 0, got '
+                              f'{gain_db}, {shift_samples}, {freq_mask_rows} and {eq_db}')
         if not 0.0 <= mirror_prob <= 1.0:
             raise ConfigError('datasets.augmentation.echo_mirror_prob must be in [0, 1], got '
                               f'{mirror_prob}')
@@ -51,12 +55,12 @@ class EchoAugmentation(nn.Module):
                               f'{room_scale}')
         self.gain_db, self.shift_samples = float(gain_db), int(shift_samples)
         self.mirror_prob, self.freq_mask_rows = float(mirror_prob), int(freq_mask_rows)
-        self.room_scale = float(room_scale)
+        self.room_scale, self.eq_db = float(room_scale), float(eq_db)
 
     @property
     def enabled(self):
         return (self.gain_db > 0 or self.shift_samples > 0 or self.mirror_prob > 0
-                or self.freq_mask_rows > 0 or self.room_scale > 0)
+                or self.freq_mask_rows > 0 or self.room_scale > 0 or self.eq_db > 0)
 
     def other_worlds(self, batch):
         """`batch` (the batch itself in eval mode) with each sample replaced by its mirror
@@ -88,6 +92,11 @@ class EchoAugmentation(nn.Module):
             inside = ((source >= 0) & (source < length)).to(waveform.device)
             source = source.clamp(0, length - 1).expand(batch, ears, length)
             waveform = torch.gather(waveform, 2, source.to(waveform.device)) * inside
+        if self.eq_db > 0:
+            low, high = torch.tensor(EQ_BAND).log2()
+            waveform = equalise(waveform, (2 * torch.rand(batch, ears) - 1) * self.eq_db,
+                                2 ** (low + (high - low) * torch.rand(batch, ears)),
+                                0.3 + 0.7 * torch.rand(batch, ears))
         return waveform
 
     def mask_frequencies(self, features):
@@ -105,7 +114,21 @@ class EchoAugmentation(nn.Module):
     def extra_repr(self):
         return (f'gain_db={self.gain_db}, shift_samples={self.shift_samples}, '
                 f'mirror_prob={self.mirror_prob}, freq_mask_rows={self.freq_mask_rows}, '
-                f'room_scale={self.room_scale}')
+                f'room_scale={self.room_scale}, eq_db={self.eq_db}')
+
+
+EQ_BAND = (1000.0, 12000.0)         # Hz, where the rigs' resonances and notches lie
+
+
+def equalise(waveform, gain_db, centre_hz, octaves, sample_rate=SAMPLE_RATE):
+    """`waveform` [B, E, T] through one zero-phase bell filter per sample and ear (all [B, E]):
+    `gain_db` at `centre_hz`, falling off as a Gaussian of the distance in octaves with
+    standard deviation `octaves` (applied by FFT)."""
+    frequencies = torch.fft.rfftfreq(waveform.shape[-1], 1.0 / sample_rate).clamp(min=1.0)
+    distance = torch.log2(frequencies / centre_hz[..., None]) / octaves[..., None]
+    gain = 10.0 ** (gain_db[..., None] * torch.exp(-0.5 * distance ** 2) / 20.0)
+    spectrum = torch.fft.rfft(waveform) * gain.to(waveform)
+    return torch.fft.irfft(spectrum, n=waveform.shape[-1])
 
 
 def stretch_delays(features, scales):
@@ -150,13 +173,13 @@ class AudioFrontEnd(nn.Module):
         echo = cfg.datasets.augmentation
         augmentation = EchoAugmentation(echo.echo_gain_db, echo.echo_shift_samples,
                                         echo.echo_mirror_prob, echo.echo_freq_mask_rows,
-                                        echo.echo_room_scale)
+                                        echo.echo_room_scale, echo.echo_eq_db)
         if node.features_on == 'loader' or node.audio_format == 'waveform':
             if augmentation.enabled:
                 raise ConfigError('datasets.augmentation.echo_gain_db / echo_shift_samples / '
-                                  'echo_mirror_prob / echo_freq_mask_rows / echo_room_scale act '
-                                  'in the model: set datasets.batvision.features_on device and '
-                                  'a spectrogram audio_format')
+                                  'echo_mirror_prob / echo_freq_mask_rows / echo_room_scale / '
+                                  'echo_eq_db act in the model: set datasets.batvision.features_on'
+                                  ' device and a spectrogram audio_format')
             return None
         return cls(node.audio_format, node.image_size, node.preprocessing, augmentation)
 
