@@ -50,6 +50,8 @@ def test_the_benchmark_ablations_change_one_thing_each():
             ('room_scale15', BEST_CONFIG, {augmentation + 'echo_room_scale': 0.15}),
             ('room_scale30', BEST_CONFIG, {augmentation + 'echo_room_scale': 0.3}),
             ('eq', BEST_CONFIG, {augmentation + 'echo_eq_db': 6.0}),
+            ('deep_encoder', BEST_CONFIG, {net + 'encoder_layers': 4}),
+            ('deep_decoder', BEST_CONFIG, {net + 'decoder_layers': 4}),
             ('wide', BEST_CONFIG, {net + 'channels': 64}),
             ('wide_dropout', wide, {net + 'dropout': 0.1}),
             ('wide_freq_mask', wide, {augmentation + 'echo_freq_mask_rows': 24}),
