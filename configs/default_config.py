@@ -90,6 +90,7 @@ _C.model.scheduler.name = 'none'        # 'none' | 'StepLR' | 'cosine'
 _C.model.scheduler.step_size = 30       # StepLR: epochs between decays
 _C.model.scheduler.gamma = 0.1          # StepLR: decay factor
 _C.model.scheduler.min_lr = 0.0         # cosine: final learning rate
+_C.model.scheduler.warmup_steps = 0     # linear warm-up over the first N training steps
 
 _C.model.loss = CN()
 _C.model.loss.supervised_method = 'sparse-l1'   # '<sparse|dense>-<registered loss>'

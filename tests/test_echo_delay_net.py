@@ -7,8 +7,12 @@ import pytest
 import torch
 
 from packnet_sfm.networks.depth.EchoDelayNet import EchoDelayNet, distance_encoding
-from packnet_sfm.networks.layers.audio_frontend import (AudioFrontEnd, EchoAugmentation,
-                                                        equalise, stretch_delays)
+from packnet_sfm.networks.layers.audio_frontend import (
+    AudioFrontEnd,
+    EchoAugmentation,
+    equalise,
+    stretch_delays,
+)
 from packnet_sfm.trainers.distributed import SingleProcess
 from packnet_sfm.trainers.evaluation import scored_output
 from packnet_sfm.trainers.trainer import Trainer
@@ -52,6 +56,7 @@ def test_the_benchmark_ablations_change_one_thing_each():
             ('eq', BEST_CONFIG, {augmentation + 'echo_eq_db': 6.0}),
             ('deep_encoder', BEST_CONFIG, {net + 'encoder_layers': 4}),
             ('deep_decoder', BEST_CONFIG, {net + 'decoder_layers': 4}),
+            ('warmup', BEST_CONFIG, {'model.scheduler.warmup_steps': 70}),
             ('wide', BEST_CONFIG, {net + 'channels': 64}),
             ('wide_dropout', wide, {net + 'dropout': 0.1}),
             ('wide_freq_mask', wide, {augmentation + 'echo_freq_mask_rows': 24}),

@@ -33,6 +33,18 @@ def test_step_lr_and_no_schedule():
     assert learning_rate(config(), 0.1, 7) == 0.1
 
 
+def test_warm_up_ramps_the_scheduled_rate_linearly_over_the_first_steps():
+    cfg = config('model.scheduler.name', 'cosine', 'model.scheduler.warmup_steps', 4,
+                 'arch.max_epochs', 4)
+    assert [learning_rate(cfg, 1.0, 0, step) for step in range(6)] == pytest.approx(
+        [0.25, 0.5, 0.75, 1.0, 1.0, 1.0])
+    cosine = learning_rate(config('model.scheduler.name', 'cosine', 'arch.max_epochs', 4), 1.0, 1)
+    assert learning_rate(cfg, 1.0, 1, 1) == pytest.approx(0.5 * cosine)
+    assert learning_rate(cfg, 1.0, 1) == pytest.approx(cosine)
+    with pytest.raises(ConfigError, match='warmup_steps must be >= 0'):
+        learning_rate(config('model.scheduler.warmup_steps', -1), 0.1, 0)
+
+
 def test_optimisers_from_the_config_and_unknown_names():
     cfg = config('model.optimizer.name', 'SGD', 'model.optimizer.lr', 0.1)
     opt = build_optimizer(cfg, [torch.nn.Parameter(torch.zeros(1))], lr_multiplier=2)

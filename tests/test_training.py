@@ -110,6 +110,23 @@ def test_resume_continues_the_schedule_exactly(tiny_config, epoch_learning_rates
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 
+def test_warm_up_sets_the_rate_of_each_first_step_then_the_schedule(tiny_config, monkeypatch):
+    rates = []
+    real_train_step = Trainer.train_step
+
+    def recording(self, batch, epoch):
+        rates.append((epoch, self.optimizer.param_groups[0]['lr']))
+        return real_train_step(self, batch, epoch)
+
+    monkeypatch.setattr(Trainer, 'train_step', recording)
+    cfg = load_config(tiny_config, [*COSINE, 'arch.max_epochs', '2', 'datasets.train.batch_size',
+                                    '2', 'model.scheduler.warmup_steps', '3'])
+    Trainer(cfg, tiny_config.parent / 'run', SingleProcess()).fit()
+    assert [lr for epoch, lr in rates if epoch == 0] == pytest.approx(
+        [0.002 / 3, 0.002 * 2 / 3, 0.002, 0.002, 0.002, 0.002])
+    assert [lr for epoch, lr in rates if epoch == 1] == pytest.approx([cosine(0.002, 1, 2)] * 6)
+
+
 @pytest.mark.slow
 def test_resume_with_more_epochs_follows_the_longer_schedule(tiny_config, epoch_learning_rates):
     run_dir, _ = run_module.train(tiny_config, [*COSINE, 'arch.max_epochs', '2', 'name', 'grow'])

@@ -28,10 +28,15 @@ def check_scheduler(cfg):
     if name not in SCHEDULERS:
         raise ConfigError(f"model.scheduler.name '{name}' is unknown; use one of "
                           f"{', '.join(SCHEDULERS)}")
+    if cfg.model.scheduler.warmup_steps < 0:
+        raise ConfigError(f'model.scheduler.warmup_steps must be >= 0, got '
+                          f'{cfg.model.scheduler.warmup_steps}')
 
 
-def learning_rate(cfg, base_lr, epoch):
-    """The learning rate of `epoch` (0-based) under `model.scheduler`, from `base_lr`.
+def learning_rate(cfg, base_lr, epoch, step=math.inf):
+    """The learning rate of `epoch` (0-based) and global training `step` (0-based) under
+    `model.scheduler`, from `base_lr`: the epoch's rate times the linear warm-up
+    min(1, (step + 1) / warmup_steps) while `step` < `model.scheduler.warmup_steps`.
 
     A function of the epoch and the config alone (no scheduler state in checkpoints), so a
     resumed run gets exactly the rate of an uninterrupted run with the same config, and a run
@@ -41,12 +46,14 @@ def learning_rate(cfg, base_lr, epoch):
     """
     node = cfg.model.scheduler
     check_scheduler(cfg)
+    warmup = min(1.0, (step + 1) / node.warmup_steps) if node.warmup_steps else 1.0
     if node.name == 'StepLR':
-        return base_lr * node.gamma ** (epoch // node.step_size)
+        return warmup * base_lr * node.gamma ** (epoch // node.step_size)
     if node.name == 'cosine':
         progress = min(epoch / max(cfg.arch.max_epochs, 1), 1.0)
-        return node.min_lr + (base_lr - node.min_lr) * (1 + math.cos(math.pi * progress)) / 2
-    return base_lr
+        cosine = (1 + math.cos(math.pi * progress)) / 2
+        return warmup * (node.min_lr + (base_lr - node.min_lr) * cosine)
+    return warmup * base_lr
 
 
 def set_learning_rate(optimizer, lr):
