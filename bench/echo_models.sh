@@ -1,7 +1,7 @@
 #!/bin/bash
 # The README's "Echo models, measured" figures: every seed claim and the best echo model on
 # simulated V2 (12 rooms x 70 recordings, data seed 0), 3 seeds each, 20 epochs, 128x128.
-#   bash bench/echo_models.sh [same|held|held24|distill|tune|all] [OUT]  (five hours on 2 cores)
+#   bash bench/echo_models.sh [same|held|held24|distill|tune|all] [OUT]  (six hours on 2 cores)
 # JOBS runs at once (default 2, one per core here; on a GPU machine, what the GPU holds),
 # EPOCHS (default 20; fewer for a quick check of the script) and
 # PYTHON (default .venv/bin/python) may be set in the environment.
@@ -37,11 +37,14 @@ if [ "$stage" = all ] || [ "$stage" = same ]; then
 fi
 if [ "$stage" = all ] || [ "$stage" = held ]; then
     # The models above in new rooms, and what was tried to generalise: width, dropout,
-    # weight averaging, SpecAugment, the loss.
+    # weight averaging, SpecAugment, the loss, a scaled world, an equaliser per ear, depth,
+    # a warm-up.
     benchmark held-out-rooms held-out-rooms configs/train_unet_batvision_v2.yaml \
         configs/echo_best_v2.yaml bench/configs/echo_best_v2_no_mirror.yaml \
         bench/configs/unet_v2_mirror.yaml bench/configs/echo_best_v2_{wide,dropout,16ch,ema}.yaml \
-        bench/configs/echo_best_v2_wide_{dropout,freq_mask,mse,berhu}.yaml
+        bench/configs/echo_best_v2_wide_{dropout,freq_mask,mse,berhu}.yaml \
+        bench/configs/echo_best_v2_{room_scale15,room_scale30,eq,deep_encoder,deep_decoder}.yaml \
+        bench/configs/echo_best_v2_warmup.yaml
 fi
 if [ "$stage" = all ] || [ "$stage" = held24 ]; then
     # Held-out rooms with the same 840 recordings spread over twice the rooms (24 x 35): 16
