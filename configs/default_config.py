@@ -187,6 +187,7 @@ _C.model.depth_net.EchoDelayNet.decoder_layers = 2      # queries attending to t
 _C.model.depth_net.EchoDelayNet.num_heads = 4
 _C.model.depth_net.EchoDelayNet.dropout = 0.0           # in the Transformer layers
 _C.model.depth_net.EchoDelayNet.refine_channels = 16
+_C.model.depth_net.EchoDelayNet.norm = 'batch'          # 'batch' | 'group' (per sample)
 _C.model.depth_net.EchoDelayNet.prior_depth = 2.0       # metres: the training mean depth
 
 # Knowledge distillation (model.name DistillationModel, seed 003) from a frozen, trained teacher:

@@ -57,6 +57,7 @@ def test_the_benchmark_ablations_change_one_thing_each():
             ('deep_encoder', BEST_CONFIG, {net + 'encoder_layers': 4}),
             ('deep_decoder', BEST_CONFIG, {net + 'decoder_layers': 4}),
             ('warmup', BEST_CONFIG, {'model.scheduler.warmup_steps': 70}),
+            ('group_norm', BEST_CONFIG, {net + 'norm': 'group'}),
             ('wide', BEST_CONFIG, {net + 'channels': 64}),
             ('wide_dropout', wide, {net + 'dropout': 0.1}),
             ('wide_freq_mask', wide, {augmentation + 'echo_freq_mask_rows': 24}),
@@ -206,6 +207,25 @@ def test_front_end_masks_the_features_it_computes(tiny_config):
     assert 0 < blank.sum(1).max() <= 4
     kept = ~blank[:, None, :, None].expand_as(masked)
     torch.testing.assert_close(masked[kept], plain[kept])
+
+
+def test_group_norm_uses_each_samples_own_statistics_in_training_and_eval():
+    torch.manual_seed(0)
+    net = EchoDelayNet(channels=16, num_heads=2, norm='group', max_depth=30.0)
+    assert sum(p.numel() for p in net.parameters()) == sum(
+        p.numel() for p in EchoDelayNet(channels=16, num_heads=2, max_depth=30.0).parameters())
+    assert not any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in net.modules())
+    for head in net.heads:                               # away from the prior start
+        torch.nn.init.normal_(head.weight, std=0.1)
+    audio = torch.randn(4, 2, 64, 64)
+    for mode in (net.train, net.eval):
+        mode()
+        alone = net(audio[:1])['depth'][0]
+        torch.testing.assert_close(net(audio)['depth'][0][:1], alone, rtol=1e-4, atol=1e-5)
+        torch.testing.assert_close(net(torch.cat([audio[:1], 10 * audio[1:]]))['depth'][0][:1],
+                                   alone, rtol=1e-4, atol=1e-5)
+    with pytest.raises(ValueError, match="norm is 'layer'"):
+        EchoDelayNet(channels=16, num_heads=2, norm='layer')
 
 
 def test_transformer_dropout_acts_in_training_only():

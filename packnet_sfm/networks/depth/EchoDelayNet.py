@@ -38,15 +38,26 @@ from packnet_sfm.utils.config import ConfigError
 KEY = 'model.depth_net.EchoDelayNet'
 FREQUENCY_CHANNELS = (16, 32)       # the two frequency-strided convolutions
 DISTANCE_WAVELENGTHS = (0.1, 100.0)  # metres: the shortest and longest of the encoding
+NORMS = ('batch', 'group')
+GROUPS = 8                          # of GroupNorm
 
 
-def conv_bn_relu(in_channels, out_channels, kernel_size, stride=1):
-    """Convolution without bias (padding keeps the size at stride 1), BatchNorm, ReLU."""
+def normalisation(norm, channels, dims=2):
+    """BatchNorm (statistics of the training batches, kept for eval) or GroupNorm in GROUPS
+    groups (each sample's own statistics, the same in training and eval), over [B, C, ...]
+    with `dims` spatial dimensions."""
+    if norm == 'group':
+        return nn.GroupNorm(GROUPS, channels)
+    return nn.BatchNorm2d(channels) if dims == 2 else nn.BatchNorm1d(channels)
+
+
+def conv_bn_relu(in_channels, out_channels, kernel_size, stride=1, norm='batch'):
+    """Convolution without bias (padding keeps the size at stride 1), normalisation, ReLU."""
     kernel = (kernel_size,) * 2 if isinstance(kernel_size, int) else kernel_size
     return nn.Sequential(
         nn.Conv2d(in_channels, out_channels, kernel, stride=stride,
                   padding=tuple(k // 2 for k in kernel), bias=False),
-        nn.BatchNorm2d(out_channels), nn.ReLU())
+        normalisation(norm, out_channels), nn.ReLU())
 
 
 def distance_encoding(distances, channels):
@@ -78,6 +89,8 @@ class EchoDelayNet(nn.Module):
         decoder of the queries.
     dropout : dropout in the Transformer layers (attention weights and MLPs).
     refine_channels : channels of the two refinement convolutions.
+    norm : 'batch' or 'group' (GroupNorm: per-sample statistics, which do not carry the
+        training rooms' feature statistics into new rooms), after every convolution.
     prior_depth : the depth (metres) every pixel starts at: the training split's mean depth.
     max_depth, depth_scale : the largest depth in the network's units, and metres per unit.
     """
@@ -86,22 +99,28 @@ class EchoDelayNet(nn.Module):
 
     def __init__(self, channels=32, freq_bins=8, query_grid=16, encoder_layers=2,
                  decoder_layers=2, num_heads=4, dropout=0.0, refine_channels=16,
-                 prior_depth=2.0, max_depth=1.0, depth_scale=1.0):
+                 norm='batch', prior_depth=2.0, max_depth=1.0, depth_scale=1.0):
         super().__init__()
         if channels % 4 or channels % num_heads:
             raise ConfigError(f'{KEY}.channels ({channels}) must be divisible by 4 and by '
                               f'num_heads ({num_heads})')
+        if norm not in NORMS:
+            raise ConfigError(f"{KEY}.norm is '{norm}'; use one of {', '.join(NORMS)}")
+        if norm == 'group' and (channels % GROUPS or refine_channels % GROUPS):
+            raise ConfigError(f'{KEY}.norm group needs channels ({channels}) and '
+                              f'refine_channels ({refine_channels}) divisible by {GROUPS}')
         self.freq_bins, self.query_grid = freq_bins, query_grid
         self.range_m = max_depth * depth_scale       # distance the last time column reaches
         self.log_prior = math.log(prior_in_units(prior_depth, max_depth, depth_scale,
                                                  f'{KEY}.prior_depth'))
         self.max_depth = max_depth
         first, second = FREQUENCY_CHANNELS
-        self.spectral = nn.Sequential(conv_bn_relu(2, first, (5, 3), stride=(4, 1)),
-                                      conv_bn_relu(first, second, 3, stride=(2, 1)))
+        self.spectral = nn.Sequential(conv_bn_relu(2, first, (5, 3), (4, 1), norm),
+                                      conv_bn_relu(first, second, 3, (2, 1), norm))
         self.fold = nn.Sequential(
             nn.Conv1d(second * freq_bins, channels, 3, padding=1, bias=False),
-            nn.BatchNorm1d(channels), nn.ReLU(), nn.Conv1d(channels, channels, 3, padding=1))
+            normalisation(norm, channels, dims=1), nn.ReLU(),
+            nn.Conv1d(channels, channels, 3, padding=1))
         self.delay_encoder = nn.TransformerEncoder(
             transformer_layer(nn.TransformerEncoderLayer, channels, num_heads, dropout),
             encoder_layers,
@@ -111,8 +130,9 @@ class EchoDelayNet(nn.Module):
             transformer_layer(nn.TransformerDecoderLayer, channels, num_heads, dropout),
             decoder_layers)
         self.query_norm = nn.LayerNorm(channels)
-        self.refine = nn.ModuleList([conv_bn_relu(channels, refine_channels, 3),
-                                     conv_bn_relu(refine_channels, refine_channels, 3)])
+        self.refine = nn.ModuleList([conv_bn_relu(channels, refine_channels, 3, norm=norm),
+                                     conv_bn_relu(refine_channels, refine_channels, 3,
+                                                  norm=norm)])
         self.heads = nn.ModuleList(
             [nn.Conv2d(channels, 1, 1)]
             + [nn.Conv2d(refine_channels, 1, 3, padding=1) for _ in self.refine])
