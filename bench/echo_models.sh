@@ -38,13 +38,13 @@ fi
 if [ "$stage" = all ] || [ "$stage" = held ]; then
     # The models above in new rooms, and what was tried to generalise: width, dropout,
     # weight averaging, SpecAugment, the loss, a scaled world, an equaliser per ear, depth,
-    # a warm-up.
+    # a warm-up, GroupNorm.
     benchmark held-out-rooms held-out-rooms configs/train_unet_batvision_v2.yaml \
         configs/echo_best_v2.yaml bench/configs/echo_best_v2_no_mirror.yaml \
         bench/configs/unet_v2_mirror.yaml bench/configs/echo_best_v2_{wide,dropout,16ch,ema}.yaml \
         bench/configs/echo_best_v2_wide_{dropout,freq_mask,mse,berhu}.yaml \
         bench/configs/echo_best_v2_{room_scale15,room_scale30,eq,deep_encoder,deep_decoder}.yaml \
-        bench/configs/echo_best_v2_warmup.yaml
+        bench/configs/echo_best_v2_{warmup,group_norm}.yaml
 fi
 if [ "$stage" = all ] || [ "$stage" = held24 ]; then
     # Held-out rooms with the same 840 recordings spread over twice the rooms (24 x 35): 16
