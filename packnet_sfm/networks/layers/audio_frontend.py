@@ -9,6 +9,7 @@ from packnet_sfm.datasets.augmentation import mirror_batch
 from packnet_sfm.utils.config import ConfigError
 
 FEATURES_ON = ('loader', 'device')
+EQ_BAND = (1000.0, 12000.0)         # Hz, where the rigs' resonances and notches lie
 
 
 class EchoAugmentation(nn.Module):
@@ -115,9 +116,6 @@ class EchoAugmentation(nn.Module):
         return (f'gain_db={self.gain_db}, shift_samples={self.shift_samples}, '
                 f'mirror_prob={self.mirror_prob}, freq_mask_rows={self.freq_mask_rows}, '
                 f'room_scale={self.room_scale}, eq_db={self.eq_db}')
-
-
-EQ_BAND = (1000.0, 12000.0)         # Hz, where the rigs' resonances and notches lie
 
 
 def equalise(waveform, gain_db, centre_hz, octaves, sample_rate=SAMPLE_RATE):
