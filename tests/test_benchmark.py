@@ -65,7 +65,8 @@ def test_bootstrap_interval_matches_an_independent_resampling():
 def test_paired_matrices_share_images_and_broadcast_a_floor():
     reference = [{'a': 1.0, 'b': 2.0, 'c': 3.0}, {'a': 1.5, 'b': float('nan'), 'c': 3.5}]
     floor = [{'a': 5.0, 'b': 5.0, 'c': 6.0, 'd': 7.0}]
-    ref, other = paired_matrices(reference, floor)
+    images, ref, other = paired_matrices(reference, floor)
+    assert images == ['a', 'c']
     np.testing.assert_array_equal(ref, [[1.0, 3.0], [1.5, 3.5]])      # b is NaN in seed 1
     np.testing.assert_array_equal(other, [[5.0, 6.0], [5.0, 6.0]])
     with pytest.raises(ValueError, match='cannot pair 2 seeds with 3'):

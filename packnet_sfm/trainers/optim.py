@@ -47,13 +47,17 @@ def learning_rate(cfg, base_lr, epoch, step=math.inf):
     node = cfg.model.scheduler
     check_scheduler(cfg)
     warmup = min(1.0, (step + 1) / node.warmup_steps) if node.warmup_steps else 1.0
+    return warmup * epoch_rate(node, base_lr, epoch, cfg.arch.max_epochs)
+
+
+def epoch_rate(node, base_lr, epoch, max_epochs):
+    """The rate of `epoch` under the scheduler `node`, before any warm-up."""
     if node.name == 'StepLR':
-        return warmup * base_lr * node.gamma ** (epoch // node.step_size)
+        return base_lr * node.gamma ** (epoch // node.step_size)
     if node.name == 'cosine':
-        progress = min(epoch / max(cfg.arch.max_epochs, 1), 1.0)
-        cosine = (1 + math.cos(math.pi * progress)) / 2
-        return warmup * (node.min_lr + (base_lr - node.min_lr) * cosine)
-    return warmup * base_lr
+        progress = min(epoch / max(max_epochs, 1), 1.0)
+        return node.min_lr + (base_lr - node.min_lr) * (1 + math.cos(math.pi * progress)) / 2
+    return base_lr
 
 
 def set_learning_rate(optimizer, lr):

@@ -21,17 +21,13 @@ def mean_std(values):
 
 
 def paired_matrices(reference, other):
-    """(R, O): [S, N] arrays of a per-image value of two models on the same images and seeds.
+    """(images, R, O): R and O are [S, N] arrays of a per-image value of two models on the
+    same images and seeds, `images` the names of their N columns.
 
     `reference` and `other` are lists with one {image: value} dict per seed, in the same seed
     order; a list of one dict (a floor, the same for every seed) stands for every seed. The N
     images are those with a finite value in every dict of both, sorted by name.
     """
-    return paired_images_and_matrices(reference, other)[1:]
-
-
-def paired_images_and_matrices(reference, other):
-    """(images, R, O): `paired_matrices` with the names of its columns."""
     seeds = max(len(reference), len(other))
     if {len(reference), len(other)} - {1, seeds}:
         raise ValueError(f'cannot pair {len(reference)} seeds with {len(other)}')
@@ -61,7 +57,7 @@ def relative_by_location(reference, other):
     each location and every seed, both paired as in `paired_matrices`; locations sorted. In
     held-out rooms the room, not the image, is what a model must generalise to: a lead that
     holds in every room is worth more than one carried by a single room."""
-    images, ref, oth = paired_images_and_matrices(reference, other)
+    images, ref, oth = paired_matrices(reference, other)
     locations = np.array([location_of(image) for image in images])
     return {location: float(oth[:, locations == location].mean()
                             / ref[:, locations == location].mean() - 1)
@@ -110,7 +106,7 @@ class PairedDifference:
 def paired_difference(reference, other, resamples=10000, confidence=0.95, seed=0):
     """The PairedDifference of `other` vs `reference` (per-seed {image: value} lists, see
     `paired_matrices`); NaN everywhere when they share no image."""
-    ref, oth = paired_matrices(reference, other)
+    _, ref, oth = paired_matrices(reference, other)
     seeds, images = ref.shape
     if images == 0:
         return PairedDifference(math.nan, math.nan, math.nan, math.nan, seeds, 0)
