@@ -6,12 +6,14 @@ seeds), and the constant and per-pixel-mean predictors as floors.
 
     python scripts/benchmark_echo.py --configs A.yaml B.yaml ... [--seeds 3]
         (--data DIR | --generate ROOMS SAMPLES SEED [--split same-rooms|held-out-rooms])
-        [--epochs N] [--jobs J] [--out DIR] [KEY VALUE ...]
+        [--epochs N] [--jobs J] [--out DIR] [--report NAME] [KEY VALUE ...]
 
 Run k of a config is trained with `arch.seed k` in <out>/runs/<config name>/seed_<k>/; the
 KEY VALUE overrides (after every option, or after --) apply to every run. Writes
-<out>/benchmark.md, <out>/benchmark.csv and <out>/val_rmse.png. Rerunning reuses finished
-runs and their evaluations and resumes interrupted runs from their last.ckpt.
+<out>/NAME.md, <out>/NAME.csv and <out>/NAME_val_rmse.png (NAME: --report, default
+`benchmark`), so reports over other subsets of the same runs sit beside each other.
+Rerunning reuses finished runs and their evaluations and resumes interrupted runs from their
+last.ckpt.
 """
 import argparse
 import csv
@@ -118,6 +120,9 @@ def parse_args(argv=None):
     parser.add_argument('--jobs', type=positive,
                         help='runs trained at once (default: one per core, at most one per run)')
     parser.add_argument('--out', type=Path, default=Path('runs/benchmark'))
+    parser.add_argument('--report', default='benchmark', metavar='NAME',
+                        help='file names of the report under --out: NAME.md, NAME.csv, '
+                             'NAME_val_rmse.png')
     parser.add_argument('opts', nargs=argparse.REMAINDER,
                         help='KEY VALUE overrides for every run')
     args = parser.parse_args(argv)
@@ -545,16 +550,17 @@ def main(argv=None):
     paired = comparisons(entries)
     args.out.mkdir(parents=True, exist_ok=True)
     report = markdown_report(entries, paired, settings_lines(args, data, runs, jobs, threads))
-    (args.out / 'benchmark.md').write_text(report)
-    with open(args.out / 'benchmark.csv', 'w', newline='') as file:
+    markdown, table, plot = (args.out / f'{args.report}{suffix}'
+                             for suffix in ('.md', '.csv', '_val_rmse.png'))
+    markdown.write_text(report)
+    with open(table, 'w', newline='') as file:
         writer = csv.writer(file)
         header, rows = csv_rows(entries, paired)
         writer.writerow(header)
         writer.writerows(rows)
-    plot_validation(by_config, floor_lines(floors['val'], runs), args.out / 'val_rmse.png')
+    plot_validation(by_config, floor_lines(floors['val'], runs), plot)
     print(report)
-    print(f'Wrote {args.out / "benchmark.md"}, {args.out / "benchmark.csv"} and '
-          f'{args.out / "val_rmse.png"}')
+    print(f'Wrote {markdown}, {table} and {plot}')
 
 
 if __name__ == '__main__':

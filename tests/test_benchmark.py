@@ -194,9 +194,23 @@ def test_benchmark_writes_table_csv_and_plot(finished):
     assert base_residual['batvision_rmse_diff_verdict'] in ('lower', 'higher',
                                                              'no clear difference')
     assert float(constant['batvision_rmse_mean']) > 0 and constant['batvision_rmse_std'] == 'nan'
-    assert (finished / 'val_rmse.png').read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
+    assert (finished / 'benchmark_val_rmse.png').read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
     runs = sorted((finished / 'runs').glob('*/seed_*/*/last.ckpt'))
     assert len(runs) == 4
+
+
+@pytest.mark.slow
+def test_a_named_report_over_a_subset_leaves_the_first_report(finished):
+    first = (finished / 'benchmark.md').read_text()
+    arguments_unet_only = arguments(finished, *TINY)
+    arguments_unet_only.remove(str(REPO / CONFIGS[1]))
+    benchmark.main([*arguments_unet_only[:-len(TINY)], '--report', 'unet_only', *TINY])
+    report = (finished / 'unet_only.md').read_text()
+    assert '| train_unet_batvision_v2 |' in report
+    assert 'train_base_residual_v2' not in report
+    assert (finished / 'unet_only.csv').is_file()
+    assert (finished / 'unet_only_val_rmse.png').is_file()
+    assert (finished / 'benchmark.md').read_text() == first
 
 
 @pytest.mark.slow
