@@ -1,9 +1,11 @@
 """Evaluate a checkpoint on one or several splits under one or several protocols: prints a
 metrics table per protocol and writes `<ckpt>_<split>_metrics.json` and
-`<ckpt>_<split>_per_sample.csv` next to the checkpoint for each split.
+`<ckpt>_<split>_per_sample.csv` next to the checkpoint for each split (with `--tag T`:
+`<ckpt>_<split>_T_*`, so that an evaluation with other data or settings, given as KEY VALUE
+overrides, keeps the run's own results; the overrides are recorded in the JSON).
 
     python scripts/eval.py --checkpoint RUN/last.ckpt [--config Y.yaml] [--split test|val]...
-                           [--protocol NAME ...] [KEY VALUE ...]
+                           [--protocol NAME ...] [--tag T] [KEY VALUE ...]
 
 Protocols (default: the config's evaluation.protocol): batvision, batvision_published,
 kitti_eigen, custom (see packnet_sfm/utils/protocols.py).
@@ -11,18 +13,21 @@ kitti_eigen, custom (see packnet_sfm/utils/protocols.py).
 import argparse
 import csv
 import json
+import re
 from pathlib import Path
 
 import torch
 
+from configs.default_config import get_cfg_defaults
 from packnet_sfm.datasets.builder import build_dataset, build_loader
 from packnet_sfm.models import load_trained_model
 from packnet_sfm.trainers.distributed import setup_distributed
 from packnet_sfm.trainers.evaluation import evaluate, evaluation_protocols, results_paths
 from packnet_sfm.trainers.trainer import autocast_settings, select_device
 from packnet_sfm.utils.cli import run_cli
-from packnet_sfm.utils.config import load_config
+from packnet_sfm.utils.config import full_keys, load_config
 from packnet_sfm.utils.depth import METRIC_NAMES
+from packnet_sfm.utils.errors import InputError
 from packnet_sfm.utils.protocols import protocol_from_config
 
 SPLIT_KEYS = {'test': 'test', 'val': 'validation'}
@@ -35,10 +40,14 @@ def main():
     parser.add_argument('--config', help="a YAML to use instead of the checkpoint's config")
     parser.add_argument('--split', action='append', choices=SPLIT_KEYS,
                         help='a split to evaluate; repeat it for several (default: test)')
-    parser.add_argument('--protocol', nargs='+', default=(), metavar='NAME',
+    parser.add_argument('--protocol', nargs='+', default=[], metavar='NAME',
                         help='evaluation protocols to report (default: evaluation.protocol)')
+    parser.add_argument('--tag', default='', help='results named <ckpt>_<split>_TAG_*')
     parser.add_argument('opts', nargs=argparse.REMAINDER, help='overrides as KEY VALUE pairs')
-    args = parser.parse_args()
+    args = overrides_after_protocols(parser.parse_args())
+    if args.tag and not re.fullmatch(r'[\w-]+', args.tag):
+        raise InputError(f"--tag '{args.tag}': use letters, digits, '_' and '-' only (it names "
+                         'files)')
 
     cfg = load_config(args.config or args.checkpoint, args.opts)
     world = setup_distributed(cfg.arch.distributed)
@@ -52,16 +61,27 @@ def main():
                            channels_last=cfg.arch.channels_last,
                            test_time_mirror=cfg.evaluation.test_time_mirror)
         if world.is_main:
-            write_results(Path(args.checkpoint), split, results, cfg)
+            write_results(Path(args.checkpoint), split, results, cfg, args.tag, args.opts)
 
 
-def write_results(checkpoint, split, results, cfg):
-    """Print a table per protocol; write every protocol's metrics and per-sample rows."""
+def overrides_after_protocols(args):
+    """`--protocol A B KEY VALUE ...` takes every word after it: the words from the first
+    config key on (a dotted word or a top-level key such as `name`) are the overrides."""
+    keys = set(full_keys(get_cfg_defaults()))
+    first = next((i for i, word in enumerate(args.protocol) if '.' in word or word in keys),
+                 len(args.protocol))
+    args.protocol, args.opts = args.protocol[:first], args.protocol[first:] + args.opts
+    return args
+
+
+def write_results(checkpoint, split, results, cfg, tag, overrides):
+    """Print a table per protocol; write every protocol's metrics (with the overrides) and
+    per-sample rows."""
     for name, (metrics, _) in results.items():
         print(metrics_table(name, protocol_from_config(cfg, name).description, metrics))
-    metrics_path, samples_path = results_paths(checkpoint, split)
+    metrics_path, samples_path = results_paths(checkpoint, split, tag)
     metrics_path.write_text(json.dumps(
-        {'checkpoint': str(checkpoint), 'split': split,
+        {'checkpoint': str(checkpoint), 'split': split, 'overrides': overrides,
          'protocols': {name: metrics for name, (metrics, _) in results.items()}}, indent=2))
     with open(samples_path, 'w', newline='') as f:
         writer = csv.DictWriter(f, fieldnames=['protocol', 'idx', 'filename', 'valid',

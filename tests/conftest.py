@@ -1,11 +1,22 @@
 """Shared fixtures: a tiny simulated BatVision V2 set (made once per session) and a tiny run
-config pointing at it."""
+config pointing at it; `script`, which runs one of scripts/ as a user would."""
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 import torch
 
 from packnet_sfm.datasets.synthetic import generate_batvision
 
 torch.set_num_threads(2)
+REPO = Path(__file__).resolve().parents[1]
+
+
+def script(name, *args, **kwargs):
+    """scripts/<name> run with `args` from the repository root, its output captured."""
+    return subprocess.run([sys.executable, str(REPO / 'scripts' / name), *map(str, args)],
+                          capture_output=True, text=True, cwd=REPO, timeout=600, **kwargs)
 
 TINY_CONFIG = """
 name: tiny

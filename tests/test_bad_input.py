@@ -12,15 +12,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
-from conftest import TINY_CONFIG
+from conftest import TINY_CONFIG, script
 
 REPO = Path(__file__).resolve().parents[1]
 SPLIT_KEYS = ('train', 'validation', 'test')
-
-
-def script(name, *args):
-    return subprocess.run([sys.executable, str(REPO / 'scripts' / name), *map(str, args)],
-                          capture_output=True, text=True, cwd=REPO, timeout=300)
 
 
 def assert_one_clear_line(result, *named):
@@ -182,6 +177,11 @@ def test_missing_checkpoint(tmp_path):
     missing = tmp_path / 'nope.ckpt'
     assert_one_clear_line(script('eval.py', '--checkpoint', missing), missing)
     assert_one_clear_line(script('train.py', missing), missing)
+
+
+def test_eval_tag_that_cannot_name_a_file(trained):
+    result = script('eval.py', '--checkpoint', trained / 'last.ckpt', '--tag', 'a/b')
+    assert_one_clear_line(result, "--tag 'a/b'", 'letters, digits')
 
 
 def test_eval_on_a_missing_split(trained, tmp_path):

@@ -1,25 +1,18 @@
 """Deployable inference: scripts/export.py writes ONNX and TorchScript graphs that take the cut
 binaural waveform (the audio front end inside) and equal PyTorch to 1e-4 on the real V2
 sample; scripts/infer.py --backend onnx writes what the torch backend writes."""
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-from conftest import TINY_CONFIG
+from conftest import TINY_CONFIG, script
 
 from packnet_sfm.inference import OnnxPredictor, TorchPredictor
 from packnet_sfm.trainers import run as run_module
 
 REPO = Path(__file__).resolve().parents[1]
 REAL = REPO / 'tests' / 'data' / 'batvision_v2_real_sample'
-
-
-def script(name, *args):
-    return subprocess.run([sys.executable, str(REPO / 'scripts' / name), *map(str, args)],
-                          capture_output=True, text=True, cwd=REPO, timeout=600)
 
 
 @pytest.fixture(scope='module')

@@ -2,13 +2,13 @@
 outputs mirror the input tree; every input problem is one error line."""
 import importlib.util
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
+from conftest import script
 
 from packnet_sfm.datasets.builder import depth_units
 from packnet_sfm.datasets.KITTIDataset import KITTIDataset
@@ -151,10 +151,8 @@ def test_every_input_problem_is_one_error_line(infer, san_checkpoint, image_tree
 
 def test_the_script_prints_the_error_line_without_a_traceback(san_checkpoint, tmp_path):
     (tmp_path / 'notes.txt').write_text('not an image')
-    result = subprocess.run([sys.executable, str(REPO / 'scripts/infer.py'), '--checkpoint',
-                             str(san_checkpoint), '--input', str(tmp_path / 'notes.txt'),
-                             '--output', str(tmp_path / 'out')],
-                            capture_output=True, text=True, cwd=REPO, timeout=300)
+    result = script('infer.py', '--checkpoint', san_checkpoint, '--input',
+                    tmp_path / 'notes.txt', '--output', tmp_path / 'out')
     assert result.returncode != 0 and 'Traceback' not in result.stderr
     assert result.stderr.strip().splitlines()[-1].startswith('error: not an image or a video')
 

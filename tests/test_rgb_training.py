@@ -1,11 +1,10 @@
 """The RGB path's training modes: self-supervision alone (w = 0), checkpoints that stand alone
 without the ImageNet weights they started from, and the sparse branch of ResNetSAN01."""
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import torch
+from conftest import script
 
 from packnet_sfm.datasets.builder import depth_units
 from packnet_sfm.models import build_model
@@ -65,9 +64,7 @@ def test_a_pretrained_checkpoint_evaluates_and_resumes_without_its_imagenet_weig
     with pytest.raises(FileNotFoundError):   # what reading the weights file again would do
         build_model(cfg, *depth_units(cfg))
 
-    evaluated = subprocess.run([sys.executable, str(REPO / 'scripts/eval.py'), '--checkpoint',
-                                str(checkpoint), '--split', 'test'],
-                               capture_output=True, text=True, cwd=REPO, timeout=300)
+    evaluated = script('eval.py', '--checkpoint', checkpoint, '--split', 'test')
     assert evaluated.returncode == 0, evaluated.stderr
     assert 'abs_rel' in evaluated.stdout
     predictor = TorchPredictor(checkpoint)          # what scripts/infer.py loads

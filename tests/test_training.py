@@ -2,13 +2,11 @@
 eval and infer scripts."""
 import json
 import math
-import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from conftest import script
 
 from packnet_sfm.trainers import run as run_module
 from packnet_sfm.trainers.distributed import SingleProcess
@@ -16,13 +14,6 @@ from packnet_sfm.trainers.evaluation import results_paths
 from packnet_sfm.trainers.trainer import Trainer
 from packnet_sfm.utils.checkpoint import load_checkpoint
 from packnet_sfm.utils.config import ConfigError, load_config
-
-REPO = Path(__file__).resolve().parents[1]
-
-
-def script(name, *args, **kwargs):
-    return subprocess.run([sys.executable, str(REPO / 'scripts' / name), *map(str, args)],
-                          capture_output=True, text=True, cwd=REPO, timeout=600, **kwargs)
 
 
 @pytest.mark.slow
@@ -62,6 +53,20 @@ def test_two_epoch_cli_run_then_resume_eval_and_infer(tiny_config, tiny_bv2, tmp
     assert rows[0].startswith('protocol,idx,filename')
     assert len(rows) == 1 + official['num_images'] + results['protocols'][
         'batvision_published']['num_images']
+
+    # Other data under a tag, the overrides after --protocol: the run's test results stay.
+    on_train = script('eval.py', '--checkpoint', run_dir / 'last.ckpt', '--protocol',
+                      'batvision', 'datasets.test.split', "['train']", '--tag', 'train')
+    assert on_train.returncode == 0, on_train.stderr
+    assert json.loads(metrics_path.read_text()) == results
+    tagged_metrics, tagged_samples = results_paths(run_dir / 'last.ckpt', 'test', 'train')
+    assert tagged_metrics.name == 'last_test_train_metrics.json'
+    tagged = json.loads(tagged_metrics.read_text())
+    assert tagged['overrides'] == ['datasets.test.split', "['train']"]
+    assert list(tagged['protocols']) == ['batvision']
+    filenames = {row.split(',')[2] for row in rows[1:]}
+    assert filenames.isdisjoint(row.split(',')[2]
+                                for row in tagged_samples.read_text().splitlines()[1:])
 
     wav = next(tiny_bv2.glob('*/audio/*.wav'))
     inferred = script('infer.py', '--checkpoint', run_dir / 'last.ckpt', '--input', wav,

@@ -4,7 +4,7 @@ import json
 
 import pytest
 import torch
-from test_training import script
+from conftest import script
 
 from packnet_sfm.trainers import run as run_module
 from packnet_sfm.trainers.evaluation import results_paths

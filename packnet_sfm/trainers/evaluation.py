@@ -145,23 +145,24 @@ def summarise(table, filenames):
     return metrics, rows
 
 
-def results_paths(checkpoint, split):
+def results_paths(checkpoint, split, tag=''):
     """(metrics JSON, per-sample CSV) that scripts/eval.py writes next to a checkpoint for a
-    split: `<ckpt>_<split>_metrics.json` and `<ckpt>_<split>_per_sample.csv`."""
+    split: `<ckpt>_<split>_metrics.json` and `<ckpt>_<split>_per_sample.csv`, or with a `tag`
+    (eval.py --tag) `<ckpt>_<split>_<tag>_metrics.json` and `..._per_sample.csv`."""
     checkpoint = Path(checkpoint)
-    stem = f'{checkpoint.stem}_{split}'
+    stem = '_'.join(part for part in (checkpoint.stem, split, tag) if part)
     return checkpoint.parent / f'{stem}_metrics.json', checkpoint.parent / f'{stem}_per_sample.csv'
 
 
-def read_results(checkpoint, split):
-    """{protocol: metrics} that scripts/eval.py wrote for a checkpoint and split."""
-    return json.loads(results_paths(checkpoint, split)[0].read_text())['protocols']
+def read_results(checkpoint, split, tag=''):
+    """{protocol: metrics} that scripts/eval.py wrote for a checkpoint, split and tag."""
+    return json.loads(results_paths(checkpoint, split, tag)[0].read_text())['protocols']
 
 
-def read_per_sample(checkpoint, split):
-    """{protocol: [row]} that scripts/eval.py wrote for a checkpoint and split: per sample its
-    'idx', 'filename', 'valid' and every metric as a float (NaN where not valid)."""
-    with open(results_paths(checkpoint, split)[1], newline='') as file:
+def read_per_sample(checkpoint, split, tag=''):
+    """{protocol: [row]} that scripts/eval.py wrote for a checkpoint, split and tag: per
+    sample its 'idx', 'filename', 'valid' and every metric as a float (NaN where not valid)."""
+    with open(results_paths(checkpoint, split, tag)[1], newline='') as file:
         rows = list(csv.DictReader(file))
     tables = {}
     for row in rows:
