@@ -154,15 +154,15 @@ def results_paths(checkpoint, split, tag=''):
     return checkpoint.parent / f'{stem}_metrics.json', checkpoint.parent / f'{stem}_per_sample.csv'
 
 
-def read_results(checkpoint, split, tag=''):
-    """{protocol: metrics} that scripts/eval.py wrote for a checkpoint, split and tag."""
-    return json.loads(results_paths(checkpoint, split, tag)[0].read_text())['protocols']
+def read_results(checkpoint, split):
+    """{protocol: metrics} that scripts/eval.py wrote for a checkpoint and split."""
+    return json.loads(results_paths(checkpoint, split)[0].read_text())['protocols']
 
 
-def read_per_sample(checkpoint, split, tag=''):
-    """{protocol: [row]} that scripts/eval.py wrote for a checkpoint, split and tag: per
-    sample its 'idx', 'filename', 'valid' and every metric as a float (NaN where not valid)."""
-    with open(results_paths(checkpoint, split, tag)[1], newline='') as file:
+def read_per_sample(checkpoint, split):
+    """{protocol: [row]} that scripts/eval.py wrote for a checkpoint and split: per sample its
+    'idx', 'filename', 'valid' and every metric as a float (NaN where not valid)."""
+    with open(results_paths(checkpoint, split)[1], newline='') as file:
         rows = list(csv.DictReader(file))
     tables = {}
     for row in rows:
