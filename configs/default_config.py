@@ -188,6 +188,7 @@ _C.model.depth_net.EchoDelayNet.num_heads = 4
 _C.model.depth_net.EchoDelayNet.dropout = 0.0           # in the Transformer layers
 _C.model.depth_net.EchoDelayNet.refine_channels = 16
 _C.model.depth_net.EchoDelayNet.norm = 'batch'          # 'batch' | 'group' (per sample)
+_C.model.depth_net.EchoDelayNet.interaural = False      # read GCC-PHAT (mel_spectrogram_gcc)
 _C.model.depth_net.EchoDelayNet.prior_depth = 2.0       # metres: the training mean depth
 
 # Knowledge distillation (model.name DistillationModel, seed 003) from a frozen, trained teacher:
@@ -235,7 +236,7 @@ _C.model.pose_net.PoseResNet.pretrained_path = ''
 _C.datasets = CN()
 # Options of the BatVision loaders, shared by the train, validation and test splits.
 _C.datasets.batvision = CN()
-_C.datasets.batvision.audio_format = 'spectrogram'  # spectrogram | mel_spectrogram (V2) | waveform
+_C.datasets.batvision.audio_format = 'spectrogram'  # spectrogram | mel_spectrogram[_gcc] | waveform
 _C.datasets.batvision.max_depth = 30.0              # metres; depth is clipped to it
 _C.datasets.batvision.depth_norm = True             # depth divided by max_depth
 _C.datasets.batvision.image_size = 256              # features and depth resized to image_size^2

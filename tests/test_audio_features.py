@@ -36,17 +36,21 @@ def test_spectrogram_bins_match_explicit_dft(frame, freq_bin):
         assert spec[channel, freq_bin, frame].item() == pytest.approx(expected, rel=1e-4)
 
 
-@pytest.mark.parametrize('length, hop', [(7782, 16), (7782, 32), (600, 16), (4409, 32)])
-def test_stft_as_convolution_equals_torch_stft(length, hop):
-    """The exported graph's DFT (a strided convolution, see stft_magnitude) gives the same
-    magnitudes as torch.stft for the official frame counts (1 + T // hop) and any length."""
+@pytest.mark.parametrize('length, hop, n_fft, win_length',
+                         [(7782, 16, 512, 64), (7782, 32, 512, 64), (600, 16, 512, 64),
+                          (4409, 32, 512, 64), (7782, 32, 256, 128)])
+def test_stft_as_convolution_equals_torch_stft(length, hop, n_fft, win_length):
+    """The exported graph's DFT (a strided convolution, see audio.stft) gives torch.stft's
+    real and imaginary parts for the official frame counts (1 + T // hop) and any length."""
     waveform = noise(length)
-    expected = audio.stft_magnitude(waveform, hop)
-    window = torch.hann_window(audio.WIN_LENGTH, periodic=True)
-    by_convolution = audio.stft_magnitude_by_convolution(waveform, hop, audio.N_FFT, window)
-    assert by_convolution.shape == expected.shape == (2, 257, 1 + length // hop)
-    torch.testing.assert_close(by_convolution, expected, atol=2e-5 * expected.max().item(),
-                               rtol=0)
+    expected = torch.stft(waveform, n_fft, hop, win_length,
+                          torch.hann_window(win_length, periodic=True), return_complex=True)
+    window = torch.hann_window(win_length, periodic=True)
+    parts = audio.stft_by_convolution(waveform, hop, n_fft, window)
+    assert expected.shape == (2, n_fft // 2 + 1, 1 + length // hop)
+    tolerance = 2e-5 * expected.abs().max().item()
+    for part, reference in zip(parts, (expected.real, expected.imag)):
+        torch.testing.assert_close(part, reference, atol=tolerance, rtol=0)
 
 
 def test_mel_spectrogram_is_filterbank_times_magnitude_with_hop_32():
@@ -154,3 +158,57 @@ def test_improved_features_keep_the_interaural_level_difference(audio_format):
     change = (after[0] - before[0]).norm() / before[0].norm()
     assert change > 0.2                                      # per-ear: 0.03 to 0.1
     assert (after[0] - after[1]).mean() > (before[0] - before[1]).mean() + 0.2
+
+
+@pytest.mark.parametrize('delay', [-20, -7, 0, 11, 24])
+def test_interaural_correlation_peaks_at_the_delay_between_the_ears(delay):
+    """Noise reaching the right ear `delay` samples after the left peaks at row max_lag +
+    delay in every frame away from the edges; the rows are the inverse FFT of the whitened
+    cross-spectrum at those lags."""
+    source = noise(8000)[0]
+    waveform = torch.stack([source[100:7882], source[100 - delay:7882 - delay]])
+    correlation = audio.interaural_correlation(waveform)
+    lags = 2 * audio.GCC_MAX_LAG + 1
+    assert correlation.shape == (1, lags, 244)
+    assert (correlation[0, :, 4:-4].argmax(dim=0) == audio.GCC_MAX_LAG + delay).all()
+    spectra = torch.stft(waveform, 256, 32, 128, torch.hann_window(128), return_complex=True)
+    cross = spectra[1] * spectra[0].conj()
+    inverse = torch.fft.irfft(cross / (cross.abs() + audio.NORM_EPS), n=256, dim=0)
+    expected = torch.cat([inverse[-audio.GCC_MAX_LAG:], inverse[:audio.GCC_MAX_LAG + 1]])
+    torch.testing.assert_close(correlation[0], expected, atol=1e-5, rtol=0)
+
+
+def test_swapping_the_ears_reverses_the_lags():
+    """The mirrored world (ears swapped) has the mirrored interaural delays."""
+    waveform = noise(7782, seed=2)
+    torch.testing.assert_close(audio.interaural_correlation(waveform.flip(0)),
+                               audio.interaural_correlation(waveform).flip(-2),
+                               atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize('preprocessing', audio.PREPROCESSINGS)
+def test_mel_spectrogram_gcc_is_the_mel_features_and_the_resized_correlation(preprocessing):
+    waveform = noise(7782, seed=4)
+    features = audio.audio_features(waveform, 'mel_spectrogram_gcc', 128, preprocessing)
+    assert features.shape == (3, 128, 128)
+    assert torch.equal(features[:2],
+                       audio.audio_features(waveform, 'mel_spectrogram', 128, preprocessing))
+    assert torch.equal(features[2:], audio.resize_bilinear(
+        audio.interaural_correlation(waveform), 128, audio.antialiased(preprocessing)))
+
+
+class Features(torch.nn.Module):
+    def forward(self, waveform):
+        return audio.audio_features(waveform, 'mel_spectrogram_gcc', 64, 'improved')
+
+
+def test_exported_features_equal_the_eager_ones():
+    """Under torch.export (scripts/export.py) the STFT is the convolution and the
+    correlation matrix products, no complex tensor: the graph computes the same features."""
+    waveform = noise(7782, seed=5)[None]
+    program = torch.export.export(Features(), (waveform,))
+    operators = {str(node.target) for node in program.graph.nodes}
+    assert not any('stft' in name or 'complex' in name for name in operators)
+    assert 'aten.conv1d.default' in operators
+    torch.testing.assert_close(program.module()(waveform), Features()(waveform), atol=1e-4,
+                               rtol=0)

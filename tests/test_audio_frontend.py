@@ -19,15 +19,16 @@ TOLERANCE = 1e-5
 
 
 @pytest.mark.parametrize('preprocessing', PREPROCESSINGS)
-@pytest.mark.parametrize('audio_format', ['spectrogram', 'mel_spectrogram'])
-def test_batched_front_end_equals_the_per_sample_features(audio_format, preprocessing):
+@pytest.mark.parametrize('audio_format, channels', [('spectrogram', 2), ('mel_spectrogram', 2),
+                                                   ('mel_spectrogram_gcc', 3)])
+def test_batched_front_end_equals_the_per_sample_features(audio_format, channels, preprocessing):
     real = BatvisionV2Dataset(REAL_ROOT, audio_format='waveform')[0]['audio']
     generator = torch.Generator().manual_seed(0)
     batch = torch.stack([real, 0.01 * torch.randn(real.shape, generator=generator), real * 3])
     frontend = AudioFrontEnd(audio_format, 128, preprocessing)
     batched = frontend(batch)
     per_sample = torch.stack([audio_features(w, audio_format, 128, preprocessing) for w in batch])
-    assert batched.shape == (3, 2, 128, 128)
+    assert batched.shape == (3, channels, 128, 128)
     scale = per_sample.abs().amax(dim=(1, 2, 3), keepdim=True)
     assert ((batched - per_sample).abs() / scale).max() < TOLERANCE
 

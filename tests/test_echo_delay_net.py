@@ -17,7 +17,7 @@ from packnet_sfm.trainers.distributed import SingleProcess
 from packnet_sfm.trainers.evaluation import scored_output
 from packnet_sfm.trainers.trainer import Trainer
 from packnet_sfm.utils.compare import flatten
-from packnet_sfm.utils.config import load_config, to_dict
+from packnet_sfm.utils.config import ConfigError, load_config, to_dict
 
 torch.set_num_threads(1)
 PINNED_PARAMETERS = 91_235
@@ -58,6 +58,8 @@ def test_the_benchmark_ablations_change_one_thing_each():
             ('deep_decoder', BEST_CONFIG, {net + 'decoder_layers': 4}),
             ('warmup', BEST_CONFIG, {'model.scheduler.warmup_steps': 70}),
             ('group_norm', BEST_CONFIG, {net + 'norm': 'group'}),
+            ('gcc', BEST_CONFIG, {net + 'interaural': True,
+                                  'datasets.batvision.audio_format': 'mel_spectrogram_gcc'}),
             ('wide', BEST_CONFIG, {net + 'channels': 64}),
             ('wide_dropout', wide, {net + 'dropout': 0.1}),
             ('wide_freq_mask', wide, {augmentation + 'echo_freq_mask_rows': 24}),
@@ -69,6 +71,10 @@ def test_the_benchmark_ablations_change_one_thing_each():
                         'configs/train_unet_batvision_v2.yaml') == {
         'name': 'unet_mirror', 'datasets.augmentation.echo_mirror_prob': 0.5,
         'datasets.batvision.features_on': 'device'}
+    assert changed_keys('bench/configs/unet_v2_gcc.yaml',
+                        'configs/train_unet_batvision_v2.yaml') == {
+        'name': 'unet_gcc', 'model.depth_net.UNetSoundOnly.input_nc': 3,
+        'datasets.batvision.audio_format': 'mel_spectrogram_gcc'}
     tuned = 'model.loss.base_residual.'
     for variant, change in [('lowpass8', {tuned + 'lowpass_kernel': 8}),
                             ('lowpass32', {tuned + 'lowpass_kernel': 32}),
@@ -131,6 +137,23 @@ def test_the_prediction_depends_on_the_echo_delay():
     assert (net(early)['depth'][0] - net(late)['depth'][0]).abs().max() > 1e-3
 
 
+def test_the_interaural_network_reads_the_correlation_channel():
+    """With `interaural` the third channel (the ears' correlation) changes the prediction;
+    the input must have the channels the network reads, or one line says which format."""
+    torch.manual_seed(0)
+    net = EchoDelayNet(channels=16, num_heads=2, interaural=True, max_depth=30.0).eval()
+    for head in net.heads:
+        torch.nn.init.normal_(head.weight, std=0.1)
+    features = torch.randn(1, 3, 64, 64)
+    other_lags = features.clone()
+    other_lags[:, 2] = torch.randn(64, 64)
+    assert (net(features)['depth'][0] - net(other_lags)['depth'][0]).abs().max() > 1e-3
+    with pytest.raises(ConfigError, match='audio_format to mel_spectrogram_gcc'):
+        net(features[:, :2])
+    with pytest.raises(ConfigError, match=r'or model.depth_net.EchoDelayNet.interaural true\)'):
+        EchoDelayNet(channels=16, num_heads=2, max_depth=30.0)(features)
+
+
 def test_echo_augmentation_changes_gain_per_ear_and_delays_the_recording():
     torch.manual_seed(0)
     waveform = torch.randn(64, 2, 100)
@@ -175,19 +198,21 @@ def test_echo_equaliser_draws_one_band_per_ear_in_training_only():
 
 
 def test_frequency_mask_blanks_one_band_of_rows_in_both_ears():
+    """... and not in a third channel (the interaural correlation, whose rows are lags)."""
     torch.manual_seed(0)
-    features = torch.randn(64, 2, 32, 8) + 5.0           # no feature is 0 by chance
+    features = torch.randn(64, 3, 32, 8) + 5.0           # no feature is 0 by chance
     masker = EchoAugmentation(freq_mask_rows=6).train()
     masked = masker.mask_frequencies(features)
     widths = []
     for sample, original in zip(masked, features):
-        blank = (sample == 0).all(dim=-1)                 # [2, F]: rows set to 0
+        assert torch.equal(sample[2], original[2])
+        blank = (sample[:2] == 0).all(dim=-1)             # [2, F]: rows set to 0
         assert torch.equal(blank[0], blank[1])            # the same band in both ears
         rows = blank[0].nonzero().flatten().tolist()
         if rows:                                          # one contiguous band
             assert rows == list(range(rows[0], rows[0] + len(rows)))
         kept = ~blank[0]
-        assert torch.equal(sample[:, kept], original[:, kept])
+        assert torch.equal(sample[:2, kept], original[:2, kept])
         widths.append(len(rows))
     assert max(widths) == 6 and min(widths) == 0           # widths drawn from 0 .. 6
     assert torch.equal(masker.eval().mask_frequencies(features), features)

@@ -8,6 +8,9 @@ defaults; this module reproduces them without either library:
 - `mel_spectrogram`: the same STFT with hop = win // 2 = 32, projected on 32 HTK mel filters
   (20 Hz - 20 kHz, no area normalisation). The official loader passes `power=1.0` to
   torchaudio's MelSpectrogram, so the filters weight the magnitude, not the power.
+- `mel_spectrogram_gcc` (ours, not the official code's): the mel spectrograms and, as a third
+  channel, GCC-PHAT between the ears per frame (`interaural_correlation`): the interaural time
+  difference, which magnitudes lose.
 - `waveform`: the two channels as they are.
 
 Preprocessing modes (`datasets.batvision.preprocessing`):
@@ -27,7 +30,7 @@ import torch
 import torch.nn.functional as F
 
 SAMPLE_RATE = 44100
-AUDIO_FORMATS = ('spectrogram', 'mel_spectrogram', 'waveform')
+AUDIO_FORMATS = ('spectrogram', 'mel_spectrogram', 'mel_spectrogram_gcc', 'waveform')
 PREPROCESSINGS = ('official', 'official_antialias', 'improved')
 
 N_FFT = 512
@@ -38,6 +41,8 @@ N_MELS = 32
 MEL_F_MIN = 20.0
 MEL_F_MAX = 20000.0
 NORM_EPS = 1e-6
+GCC_WINDOW = 128            # samples (2.9 ms, 0.5 m of echo distance) per correlation frame
+GCC_MAX_LAG = 24            # samples (0.54 ms): a 0.18 m head's largest interaural delay is 0.53
 SPEED_OF_SOUND = 340.0      # m/s, as in the official loader
 
 
@@ -46,8 +51,10 @@ def echo_samples(max_depth, sample_rate=SAMPLE_RATE):
     return int((2 * max_depth / SPEED_OF_SOUND) * sample_rate)
 
 
-def stft_magnitude(waveform, hop_length, n_fft=N_FFT, win_length=WIN_LENGTH):
-    """|STFT| of `waveform` [..., T] -> [..., n_fft // 2 + 1, 1 + T // hop_length].
+def stft(waveform, hop_length, n_fft=N_FFT, win_length=WIN_LENGTH):
+    """Real and imaginary parts of the STFT of `waveform` [..., T], each [..., n_fft // 2 + 1,
+    1 + T // hop_length]: a periodic Hann window of win_length centred in n_fft, centre=True
+    with reflect padding, one-sided.
 
     While torch.export traces it (scripts/export.py) the same DFT is a strided convolution:
     ONNX Runtime's CPU STFT kernel is two orders of magnitude slower than torch's FFT on
@@ -56,30 +63,41 @@ def stft_magnitude(waveform, hop_length, n_fft=N_FFT, win_length=WIN_LENGTH):
                                device=waveform.device)
     flat = waveform.reshape(-1, waveform.shape[-1])
     if torch.compiler.is_exporting():
-        spec = stft_magnitude_by_convolution(flat, hop_length, n_fft, window)
+        real, imaginary = stft_by_convolution(flat, hop_length, n_fft, window)
     else:
         spec = torch.stft(flat, n_fft=n_fft, hop_length=hop_length, win_length=win_length,
                           window=window, center=True, pad_mode='reflect', normalized=False,
-                          onesided=True, return_complex=True).abs()
-    return spec.reshape(*waveform.shape[:-1], *spec.shape[-2:])
+                          onesided=True, return_complex=True)
+        real, imaginary = spec.real, spec.imag
+    shape = (*waveform.shape[:-1], *real.shape[-2:])
+    return real.reshape(shape), imaginary.reshape(shape)
 
 
-def stft_magnitude_by_convolution(flat, hop_length, n_fft, window):
-    """torch.stft(...).abs() of `flat` [N, T] as above, as one Conv1d over the reflect-padded
-    signal whose kernels are the window times the DFT's cosines and sines. torch.stft centres
-    the short window in the n_fft frame, so only its span is convolved (the offset changes
-    each bin's phase, not its magnitude)."""
+def stft_magnitude(waveform, hop_length, n_fft=N_FFT, win_length=WIN_LENGTH):
+    """|STFT| of `waveform` [..., T] -> [..., n_fft // 2 + 1, 1 + T // hop_length] (`stft`),
+    bit for bit torch.stft(...).abs() outside export."""
+    real, imaginary = stft(waveform, hop_length, n_fft, win_length)
+    if torch.compiler.is_exporting():           # ONNX graphs hold no complex tensors
+        return torch.sqrt(real ** 2 + imaginary ** 2)
+    return torch.complex(real, imaginary).abs()
+
+
+def stft_by_convolution(flat, hop_length, n_fft, window):
+    """torch.stft of `flat` [N, T] as above, as (real, imaginary): one Conv1d over the
+    reflect-padded signal whose kernels are the window times the DFT's cosines and negated
+    sines. torch.stft centres the short window in the n_fft frame, so only its span is
+    convolved, at its offset in the frame."""
     length, win_length = flat.shape[-1], window.shape[0]
     offset = (n_fft - win_length) // 2
     frames = 1 + length // hop_length
     padded = F.pad(flat[:, None], (n_fft // 2, n_fft // 2), mode='reflect')
     padded = padded[..., offset:offset + (frames - 1) * hop_length + win_length]
     bins = torch.arange(n_fft // 2 + 1, device=flat.device)[:, None]
-    samples = torch.arange(win_length, device=flat.device)[None]
+    samples = torch.arange(offset, offset + win_length, device=flat.device)[None]
     angles = (bins * samples % n_fft).to(flat.dtype) * (2 * math.pi / n_fft)
-    kernels = torch.cat([angles.cos() * window, angles.sin() * window])[:, None]
+    kernels = torch.cat([angles.cos() * window, -angles.sin() * window])[:, None]
     real, imaginary = F.conv1d(padded, kernels, stride=hop_length).chunk(2, dim=1)
-    return torch.sqrt(real ** 2 + imaginary ** 2)
+    return real, imaginary
 
 
 def spectrogram(waveform):
@@ -123,6 +141,31 @@ def mel_spectrogram(waveform):
     return torch.matmul(magnitude.transpose(-1, -2), filters).transpose(-1, -2)
 
 
+def interaural_correlation(waveform, hop_length=MEL_HOP, win_length=GCC_WINDOW,
+                           max_lag=GCC_MAX_LAG):
+    """GCC-PHAT between the ears frame by frame (Knapp & Carter, 1976): [..., 2, T] ->
+    [..., 1, 2 max_lag + 1, 1 + T // hop_length]. Row max_lag + k correlates the right ear k
+    samples later with the left ear, so a sound from the left (heard first by the left ear)
+    peaks at k > 0, and swapping the ears reverses the rows. The cross-spectrum of each frame
+    (zero-padded to twice its length, so that lags do not wrap around) is whitened to unit
+    magnitude, which keeps only its phase, the delay, and transformed back at the lags only."""
+    n_fft = 2 * win_length
+    real, imaginary = stft(waveform, hop_length, n_fft, win_length)
+    (left_re, right_re), (left_im, right_im) = real.unbind(-3), imaginary.unbind(-3)
+    cross_re = right_re * left_re + right_im * left_im          # right x conj(left)
+    cross_im = right_im * left_re - right_re * left_im
+    magnitude = torch.sqrt(cross_re ** 2 + cross_im ** 2) + NORM_EPS
+    bins = torch.arange(n_fft // 2 + 1, device=waveform.device, dtype=waveform.dtype)
+    lags = torch.arange(-max_lag, max_lag + 1, device=waveform.device, dtype=waveform.dtype)
+    angles = (2 * math.pi / n_fft) * bins[:, None] * lags[None]            # [bins, lags]
+    inner = (bins > 0) & (bins < n_fft // 2)        # a one-sided spectrum: inner bins count twice
+    weights = (1.0 + inner.to(waveform.dtype)) / n_fft
+    cosines, sines = (weights[:, None] * f(angles) for f in (torch.cos, torch.sin))
+    correlation = ((cross_re / magnitude).transpose(-1, -2) @ cosines
+                   - (cross_im / magnitude).transpose(-1, -2) @ sines)     # [..., frames, lags]
+    return correlation.transpose(-1, -2).unsqueeze(-3)
+
+
 def antialiased(preprocessing):
     """Whether a preprocessing mode resizes with antialiasing (all but 'official')."""
     return preprocessing != 'official'
@@ -153,11 +196,17 @@ def audio_features(waveform, audio_format, image_size, preprocessing='official')
     """Network input for a binaural `waveform` [..., 2, T] float32: one recording, or a batch
     (the same result for each sample, up to float rounding; on any device).
 
-    spectrogram / mel_spectrogram: [..., 2, image_size, image_size]; waveform: unchanged in
-    every preprocessing mode.
+    spectrogram / mel_spectrogram: [..., 2, image_size, image_size]; mel_spectrogram_gcc: the
+    mel spectrograms and a third channel, the interaural correlation resized like them;
+    waveform: unchanged in every preprocessing mode.
     """
     if audio_format == 'waveform':
         return waveform
+    if audio_format == 'mel_spectrogram_gcc':
+        correlation = resize_bilinear(interaural_correlation(waveform), image_size,
+                                      antialiased(preprocessing))
+        mel = audio_features(waveform, 'mel_spectrogram', image_size, preprocessing)
+        return torch.cat([mel, correlation], dim=-3)
     features = _SPECTRAL[audio_format](waveform)
     if preprocessing == 'improved':
         return standardise_ears(resize_bilinear(torch.log1p(features), image_size, True))

@@ -9,9 +9,12 @@ image pixels through its skips, which has no physical meaning. Here:
 1. Delay tokens. 2-D convolutions that stride over frequency only read each ear's spectrum
    and the interaural level differences band by band, then frequency is pooled to
    `freq_bins` bands and folded into channels: one token per time column, the delay axis
-   kept whole. Each token gets a sinusoidal encoding of its distance in metres, and a
-   Transformer encoder lets the tokens see each other (the direct sound, the first echo,
-   the reverberation tail).
+   kept whole. With `interaural`, a third input channel holds the interaural correlation
+   per frame (audio_format mel_spectrogram_gcc: the time difference between the ears, hence
+   the direction), read the same way by convolutions of its own that stride over the lags,
+   and folded into the same tokens. Each token gets a sinusoidal encoding of its distance
+   in metres, and a Transformer encoder lets the tokens see each other (the direct sound,
+   the first echo, the reverberation tail).
 2. Pixel queries. A `query_grid` x `query_grid` grid of learned queries (one per image patch,
    with a 2-D position encoding) attends to the delay tokens, and to each other, through a
    Transformer decoder: every patch picks the delays, hence the distances, it sees.
@@ -36,7 +39,7 @@ from packnet_sfm.networks.layers.depth_prior import prior_in_units
 from packnet_sfm.utils.config import ConfigError
 
 KEY = 'model.depth_net.EchoDelayNet'
-FREQUENCY_CHANNELS = (16, 32)       # the two frequency-strided convolutions
+ROW_CHANNELS = (16, 32)             # the two row-strided convolutions
 DISTANCE_WAVELENGTHS = (0.1, 100.0)  # metres: the shortest and longest of the encoding
 NORMS = ('batch', 'group')
 GROUPS = 8                          # of GroupNorm
@@ -49,6 +52,13 @@ def normalisation(norm, channels, dims=2):
     if norm == 'group':
         return nn.GroupNorm(GROUPS, channels)
     return nn.BatchNorm2d(channels) if dims == 2 else nn.BatchNorm1d(channels)
+
+
+def strided_rows(in_channels, norm):
+    """The two convolutions that stride over rows (frequency, or lag) and keep every column."""
+    first, second = ROW_CHANNELS
+    return nn.Sequential(conv_bn_relu(in_channels, first, (5, 3), (4, 1), norm),
+                         conv_bn_relu(first, second, 3, (2, 1), norm))
 
 
 def conv_bn_relu(in_channels, out_channels, kernel_size, stride=1, norm='batch'):
@@ -89,6 +99,8 @@ class EchoDelayNet(nn.Module):
         decoder of the queries.
     dropout : dropout in the Transformer layers (attention weights and MLPs).
     refine_channels : channels of the two refinement convolutions.
+    interaural : also read a third input channel, the interaural correlation
+        (datasets.batvision.audio_format mel_spectrogram_gcc).
     norm : 'batch' or 'group' (GroupNorm: per-sample statistics, which do not carry the
         training rooms' feature statistics into new rooms), after every convolution.
     prior_depth : the depth (metres) every pixel starts at: the training split's mean depth.
@@ -99,7 +111,8 @@ class EchoDelayNet(nn.Module):
 
     def __init__(self, channels=32, freq_bins=8, query_grid=16, encoder_layers=2,
                  decoder_layers=2, num_heads=4, dropout=0.0, refine_channels=16,
-                 norm='batch', prior_depth=2.0, max_depth=1.0, depth_scale=1.0):
+                 norm='batch', interaural=False, prior_depth=2.0, max_depth=1.0,
+                 depth_scale=1.0):
         super().__init__()
         if channels % 4 or channels % num_heads:
             raise ConfigError(f'{KEY}.channels ({channels}) must be divisible by 4 and by '
@@ -114,11 +127,11 @@ class EchoDelayNet(nn.Module):
         self.log_prior = math.log(prior_in_units(prior_depth, max_depth, depth_scale,
                                                  f'{KEY}.prior_depth'))
         self.max_depth = max_depth
-        first, second = FREQUENCY_CHANNELS
-        self.spectral = nn.Sequential(conv_bn_relu(2, first, (5, 3), (4, 1), norm),
-                                      conv_bn_relu(first, second, 3, (2, 1), norm))
+        self.spectral = strided_rows(2, norm)
+        self.lags = strided_rows(1, norm) if interaural else None
         self.fold = nn.Sequential(
-            nn.Conv1d(second * freq_bins, channels, 3, padding=1, bias=False),
+            nn.Conv1d(ROW_CHANNELS[-1] * freq_bins * (2 if interaural else 1), channels, 3,
+                      padding=1, bias=False),
             normalisation(norm, channels, dims=1), nn.ReLU(),
             nn.Conv1d(channels, channels, 3, padding=1))
         self.delay_encoder = nn.TransformerEncoder(
@@ -140,11 +153,24 @@ class EchoDelayNet(nn.Module):
             nn.init.zeros_(head.weight)
             nn.init.zeros_(head.bias)
 
+    def check_input(self, audio):
+        """A one-line error unless `audio` is [B, 2, F, T] spectrograms (left, right), or
+        [B, 3, F, T] with the interaural correlation when `interaural`."""
+        channels, formats = ((3, 'mel_spectrogram_gcc') if self.lags is not None else
+                             (2, f'spectrogram or mel_spectrogram (or {KEY}.interaural true)'))
+        if audio.dim() != 4 or audio.shape[1] != channels:
+            raise ConfigError(f'EchoDelayNet{" with interaural" * (channels == 3)} needs '
+                              f'[B, {channels}, F, T] spectrograms, got {tuple(audio.shape)}; '
+                              f'set datasets.batvision.audio_format to {formats}')
+
     def delay_tokens(self, audio):
         """[B, T, channels]: one token per time column, with its distance encoded."""
-        spectral = self.spectral(audio)
-        spectral = F.adaptive_avg_pool2d(spectral, (self.freq_bins, spectral.shape[-1]))
-        tokens = self.fold(spectral.flatten(1, 2)).transpose(1, 2)
+        rows = [self.spectral(audio[:, :2])]
+        if self.lags is not None:
+            rows.append(self.lags(audio[:, 2:]))
+        pooled = [F.adaptive_avg_pool2d(r, (self.freq_bins, r.shape[-1])).flatten(1, 2)
+                  for r in rows]
+        tokens = self.fold(torch.cat(pooled, dim=1)).transpose(1, 2)
         columns = tokens.shape[1]
         distances = (torch.arange(columns, device=audio.device) + 0.5) * self.range_m / columns
         return tokens + distance_encoding(distances, tokens.shape[-1]).to(tokens.dtype)
@@ -166,10 +192,7 @@ class EchoDelayNet(nn.Module):
         return logs
 
     def forward(self, audio, return_features=False):
-        if audio.dim() != 4 or audio.shape[1] != 2:
-            raise ConfigError(f'EchoDelayNet needs spectrograms [B, 2, F, T] (left, right), got '
-                              f'{tuple(audio.shape)}; set datasets.batvision.audio_format to '
-                              'spectrogram or mel_spectrogram')
+        self.check_input(audio)
         memory = self.delay_encoder(self.delay_tokens(audio))
         features = self.query_map(memory)
         logs = self.log_depths(features)

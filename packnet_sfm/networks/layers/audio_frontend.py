@@ -101,8 +101,8 @@ class EchoAugmentation(nn.Module):
         return waveform
 
     def mask_frequencies(self, features):
-        """Features [B, 2, F, T] with one band of 0 to `freq_mask_rows` rows per sample set
-        to 0 in both ears (in training)."""
+        """Features [B, C, F, T] with one band of 0 to `freq_mask_rows` rows per sample set
+        to 0 in both ears (in training; the first two channels: a third is not spectral)."""
         if not (self.training and self.freq_mask_rows > 0):
             return features
         batch, rows = features.shape[0], features.shape[2]
@@ -110,7 +110,9 @@ class EchoAugmentation(nn.Module):
         starts = (torch.rand(batch, 1) * (rows - widths + 1)).long()
         row = torch.arange(rows).view(1, rows)
         masked = (row >= starts) & (row < starts + widths)
-        return features.masked_fill(masked.view(batch, 1, rows, 1).to(features.device), 0.0)
+        ears = torch.arange(features.shape[1]).view(1, -1, 1, 1) < 2
+        return features.masked_fill((masked.view(batch, 1, rows, 1) & ears).to(features.device),
+                                    0.0)
 
     def extra_repr(self):
         return (f'gain_db={self.gain_db}, shift_samples={self.shift_samples}, '
@@ -133,12 +135,13 @@ def stretch_delays(features, scales):
     """Features [B, C, F, T] (T: the delay axis) as recorded in each sample's world scaled by
     `scales` [B]: the delay of every column after the direct sound is multiplied by the
     sample's scale, by linear interpolation between columns; where the source runs out the
-    edge column is repeated. The direct sound is the first column whose mean reaches half-way
-    from the first column's to the loudest column's (the onset: the loudest column is often a
-    floor echo). A scale of 1 returns the features."""
+    edge column is repeated. The direct sound is the first column whose mean over the ears
+    (the first two channels) reaches half-way from the first column's to the loudest
+    column's (the onset: the loudest column is often a floor echo). A scale of 1 returns the
+    features."""
     batch, _, rows, columns = features.shape
     column = torch.arange(columns, device=features.device, dtype=features.dtype)
-    level = features.mean(dim=(1, 2))                                               # [B, T]
+    level = features[:, :2].mean(dim=(1, 2))                            # [B, T], the ears
     halfway = (level[:, :1] + level.amax(dim=1, keepdim=True)) / 2
     direct = (level >= halfway).to(features.dtype).argmax(dim=1, keepdim=True).to(features.dtype)
     source = direct + (column - direct) / scales.to(features).view(batch, 1)      # [B, T]
