@@ -9,9 +9,9 @@ seeds), and the constant and per-pixel-mean predictors as floors.
         [--epochs N] [--jobs J] [--out DIR] [--report NAME] [KEY VALUE ...]
 
 Run k of a config is trained with `arch.seed k` in <out>/runs/<config name>/seed_<k>/; the
-KEY VALUE overrides (after every option, or after --) apply to every run. Writes
-<out>/NAME.md, <out>/NAME.csv and <out>/NAME_val_rmse.png (NAME: --report, default
-`benchmark`), so reports over other subsets of the same runs sit beside each other.
+KEY VALUE overrides (after any option, the configs included, or after --) apply to every
+run. Writes <out>/NAME.md, <out>/NAME.csv and <out>/NAME_val_rmse.png (NAME: --report,
+default `benchmark`), so reports over other subsets of the same runs sit beside each other.
 Rerunning reuses finished runs and their evaluations and resumes interrupted runs from their
 last.ckpt.
 """
@@ -56,7 +56,7 @@ from packnet_sfm.utils.benchmark import (  # noqa: E402
 from packnet_sfm.utils.checkpoint import load_checkpoint  # noqa: E402
 from packnet_sfm.utils.cli import run_cli  # noqa: E402
 from packnet_sfm.utils.compare import flatten, read_val_metrics  # noqa: E402
-from packnet_sfm.utils.config import load_config, to_dict  # noqa: E402
+from packnet_sfm.utils.config import load_config, split_overrides, to_dict  # noqa: E402
 from packnet_sfm.utils.errors import InputError  # noqa: E402
 
 SCRIPTS = Path(__file__).resolve().parent
@@ -103,7 +103,7 @@ class RunResult:
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument('--configs', nargs='+', required=True, type=Path,
+    parser.add_argument('--configs', nargs='+', required=True,
                         help='YAML configs to compare; the first is the reference')
     parser.add_argument('--seeds', type=positive, default=3,
                         help='runs per config, with arch.seed 0 .. SEEDS-1')
@@ -126,11 +126,12 @@ def parse_args(argv=None):
     parser.add_argument('opts', nargs=argparse.REMAINDER,
                         help='KEY VALUE overrides for every run')
     args = parser.parse_args(argv)
-    args.opts = args.opts[1:] if args.opts[:1] == ['--'] else args.opts
+    configs, overrides = split_overrides(args.configs)
+    args.configs = [Path(config) for config in configs]
+    args.opts = overrides + (args.opts[1:] if args.opts[:1] == ['--'] else args.opts)
     for config in args.configs:
         if config.suffix not in ('.yaml', '.yml'):
-            raise InputError(f"--configs '{config}' is not a YAML file: give KEY VALUE overrides "
-                             f"after the other options, or after --")
+            raise InputError(f"--configs '{config}' is not a YAML file; give the configs' paths")
     if args.data and args.split:
         raise InputError('--split applies to --generate; a --data root keeps its own split CSVs')
     return args

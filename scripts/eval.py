@@ -18,14 +18,13 @@ from pathlib import Path
 
 import torch
 
-from configs.default_config import get_cfg_defaults
 from packnet_sfm.datasets.builder import build_dataset, build_loader
 from packnet_sfm.models import load_trained_model
 from packnet_sfm.trainers.distributed import setup_distributed
 from packnet_sfm.trainers.evaluation import evaluate, evaluation_protocols, results_paths
 from packnet_sfm.trainers.trainer import autocast_settings, select_device
 from packnet_sfm.utils.cli import run_cli
-from packnet_sfm.utils.config import full_keys, load_config
+from packnet_sfm.utils.config import load_config, split_overrides
 from packnet_sfm.utils.depth import METRIC_NAMES
 from packnet_sfm.utils.errors import InputError
 from packnet_sfm.utils.protocols import protocol_from_config
@@ -44,7 +43,9 @@ def main():
                         help='evaluation protocols to report (default: evaluation.protocol)')
     parser.add_argument('--tag', default='', help='results named <ckpt>_<split>_TAG_*')
     parser.add_argument('opts', nargs=argparse.REMAINDER, help='overrides as KEY VALUE pairs')
-    args = overrides_after_protocols(parser.parse_args())
+    args = parser.parse_args()
+    args.protocol, overrides = split_overrides(args.protocol)
+    args.opts = overrides + args.opts
     if args.tag and not re.fullmatch(r'[\w-]+', args.tag):
         raise InputError(f"--tag '{args.tag}': use letters, digits, '_' and '-' only (it names "
                          'files)')
@@ -62,16 +63,6 @@ def main():
                            test_time_mirror=cfg.evaluation.test_time_mirror)
         if world.is_main:
             write_results(Path(args.checkpoint), split, results, cfg, args.tag, args.opts)
-
-
-def overrides_after_protocols(args):
-    """`--protocol A B KEY VALUE ...` takes every word after it: the words from the first
-    config key on (a dotted word or a top-level key such as `name`) are the overrides."""
-    keys = set(full_keys(get_cfg_defaults()))
-    first = next((i for i, word in enumerate(args.protocol) if '.' in word or word in keys),
-                 len(args.protocol))
-    args.protocol, args.opts = args.protocol[:first], args.protocol[first:] + args.opts
-    return args
 
 
 def write_results(checkpoint, split, results, cfg, tag, overrides):

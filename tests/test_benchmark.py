@@ -141,9 +141,15 @@ def test_report_rows_of_a_fabricated_run_table():
     assert echo_test['batvision_published_rmse_diff_high'] == 4.0
 
 
-def test_configs_swallowing_overrides_are_refused():
-    with pytest.raises(InputError, match="'model.x' is not a YAML file"):
-        benchmark.parse_args(['--configs', 'a.yaml', 'model.x', '1', '--data', 'd'])
+def test_overrides_after_the_configs_are_overrides():
+    """argparse gives --configs the KEY VALUE words after it; they start at the first config
+    key (known, or dotted like one), like the overrides after eval.py's --protocol."""
+    args = benchmark.parse_args(['--configs', 'a.yaml', 'configs/b.yml', 'name', 'x',
+                                 'model.x', '1', '--data', 'd', 'arch.seed', '2'])
+    assert args.configs == [Path('a.yaml'), Path('configs/b.yml')]
+    assert args.opts == ['name', 'x', 'model.x', '1', 'arch.seed', '2']
+    with pytest.raises(InputError, match="--configs 'a' is not a YAML file"):
+        benchmark.parse_args(['--configs', 'a', '--data', 'd'])
 
 
 # ------------------------------------------------------------------------------------------

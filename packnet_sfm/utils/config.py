@@ -26,6 +26,21 @@ def full_keys(cfg, prefix=''):
     return keys
 
 
+def split_overrides(words):
+    """(items, overrides) of the words an nargs='+' option took: argparse gives such an option
+    every word up to the next option, so KEY VALUE overrides written after it arrive among
+    them. They start at the first config key: a key of the default config, or a dotted word
+    that is not a path (no '/', no .yaml / .yml suffix), so a mistyped key still reaches the
+    config's own error."""
+    keys = set(full_keys(get_cfg_defaults()))
+
+    def is_key(word):
+        return word in keys or ('.' in word and '/' not in word
+                                and not word.endswith(('.yaml', '.yml')))
+    first = next((i for i, word in enumerate(words) if is_key(word)), len(words))
+    return list(words[:first]), list(words[first:])
+
+
 def _unknown_key_error(cfg_root, full_key, source):
     close = difflib.get_close_matches(full_key, full_keys(cfg_root), n=3, cutoff=0.5)
     hint = f"; did you mean {', '.join(close)}?" if close else ''
