@@ -105,6 +105,7 @@ _C.model.loss.combined = CN()
 _C.model.loss.combined.l1_weight = 0.237
 _C.model.loss.combined.silog_weight = 0.637
 _C.model.loss.combined.silog_lambda = 0.869
+_C.model.loss.combined.rmse_weight = 0.0     # ours: + RMSE, which seeks the mean
 _C.model.loss.scale_adaptive = CN()
 _C.model.loss.scale_adaptive.lambda_sg = 0.5
 _C.model.loss.scale_adaptive.num_scales = 4

@@ -58,6 +58,7 @@ def test_the_benchmark_ablations_change_one_thing_each():
             ('deep_decoder', BEST_CONFIG, {net + 'decoder_layers': 4}),
             ('warmup', BEST_CONFIG, {'model.scheduler.warmup_steps': 70}),
             ('group_norm', BEST_CONFIG, {net + 'norm': 'group'}),
+            ('rmse', BEST_CONFIG, {'model.loss.combined.rmse_weight': 0.237}),
             ('gcc', BEST_CONFIG, {net + 'interaural': True,
                                   'datasets.batvision.audio_format': 'mel_spectrogram_gcc'}),
             ('wide', BEST_CONFIG, {net + 'channels': 64}),

@@ -39,6 +39,8 @@ def silog_by_hand(lam):
     ('sparse-combined', {}, 0.237 * 1.0 + 0.637 * silog_by_hand(0.869)),
     ('sparse-combined', {'l1_weight': 2.0, 'silog_weight': 0.5, 'silog_lambda': 0.0},
      2.0 * 1.0 + 0.5 * math.sqrt((LN2 ** 2 + LN3 ** 2) / 3)),
+    ('sparse-combined', {'rmse_weight': 0.5},
+     0.237 * 1.0 + 0.637 * silog_by_hand(0.869) + 0.5 * math.sqrt(5 / 3)),
 ])
 def test_loss_values_by_hand(method, kwargs, expected):
     loss = get_loss_func(method, **kwargs)
@@ -57,6 +59,10 @@ def test_combined_reports_its_terms():
     loss(PRED, GT, ALL)
     assert loss.metrics['combined/l1'].item() == pytest.approx(1.0)
     assert loss.metrics['combined/silog'].item() == pytest.approx(silog_by_hand(0.869), rel=1e-5)
+    assert 'combined/rmse' not in loss.metrics              # off by default
+    with_rmse = get_loss_func('sparse-combined', rmse_weight=0.1)
+    with_rmse(PRED, GT, ALL)
+    assert with_rmse.metrics['combined/rmse'].item() == pytest.approx(math.sqrt(5 / 3))
 
 
 def test_metrics_are_detached_and_cleared_at_each_call():
