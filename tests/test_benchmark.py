@@ -24,9 +24,17 @@ from packnet_sfm.utils.errors import InputError
 
 REPO = Path(__file__).resolve().parents[1]
 SCRIPT = REPO / 'scripts' / 'benchmark_echo.py'
-spec = importlib.util.spec_from_file_location('benchmark_echo', SCRIPT)
-benchmark = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(benchmark)
+
+
+def load_script(path):
+    """A script (not a package module) as a module."""
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+benchmark = load_script(SCRIPT)
 
 
 def test_mean_and_sample_std_over_seeds():
@@ -139,6 +147,14 @@ def test_report_rows_of_a_fabricated_run_table():
     echo_test = dict(zip(header, csv_rows[1]))
     assert echo_test['split'] == 'test' and echo_test['batvision_rmse_std'] == math.sqrt(2)
     assert echo_test['batvision_published_rmse_diff_high'] == 4.0
+
+
+def test_error_by_depth_sums_each_band_of_true_depth():
+    """bench/error_by_depth.py: a pixel at an edge belongs to the band above it."""
+    band_sums = load_script(REPO / 'bench' / 'error_by_depth.py').band_sums
+    sums = band_sums(torch.tensor([1.0, 2.0, 5.0, 7.0, 6.0]),
+                     torch.tensor([1.0, -1.0, 2.0, -4.0, -2.0]), [2.0, 4.0, 6.0])
+    assert sums.tolist() == [[1, 1, 1, 2], [1, 1, 4, 20], [1, -1, 2, -6]]
 
 
 def test_overrides_after_the_configs_are_overrides():
