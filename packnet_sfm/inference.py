@@ -18,10 +18,10 @@ from configs.default_config import get_cfg_defaults
 from packnet_sfm.datasets.audio import echo_samples
 from packnet_sfm.datasets.BatvisionV1Dataset import read_ears
 from packnet_sfm.datasets.BatvisionV2Dataset import read_stereo_wav
-from packnet_sfm.datasets.builder import input_size
+from packnet_sfm.datasets.builder import input_size, training_options
 from packnet_sfm.datasets.KITTIDataset import read_png_depth, resize_sparse_depth, rgb_tensor
 from packnet_sfm.models import load_trained_model
-from packnet_sfm.models.deploy import CONFIG_KEY, DepthPredictor, training_options
+from packnet_sfm.models.deploy import CONFIG_KEY, DepthPredictor
 from packnet_sfm.trainers.distributed import SingleProcess
 from packnet_sfm.trainers.evaluation import to_device
 from packnet_sfm.trainers.trainer import select_device

@@ -107,6 +107,19 @@ def test_mel_spectrogram_on_v1(tiny_bv1, tiny_config):
     assert_one_clear_line(result, 'datasets.batvision.audio_format')
 
 
+@pytest.mark.parametrize('audio_format, net, reads', [
+    ('mel_spectrogram_gcc', [], 2),
+    ('mel_spectrogram', ['model.depth_net.name', 'EchoDelayNet',
+                         'model.depth_net.EchoDelayNet.interaural', 'true'], 3)])
+def test_features_with_other_channels_than_the_network_reads(tiny_config, audio_format, net,
+                                                             reads):
+    """The interaural channel of mel_spectrogram_gcc for a network that reads two, or the
+    reverse: one line before training, not a convolution's shape error."""
+    result = script('train.py', tiny_config, 'datasets.batvision.audio_format', audio_format,
+                    *net)
+    assert_one_clear_line(result, 'datasets.batvision.audio_format', f'reads {reads}')
+
+
 def remove_split_csvs(root):
     for location in root.iterdir():
         (location / 'train.csv').unlink()

@@ -192,6 +192,11 @@ def standardise_ears(features):
 _SPECTRAL = {'spectrogram': spectrogram, 'mel_spectrogram': mel_spectrogram}
 
 
+def audio_channels(audio_format):
+    """Channels of the network input `audio_features` gives for `audio_format`."""
+    return 3 if audio_format == 'mel_spectrogram_gcc' else 2
+
+
 def audio_features(waveform, audio_format, image_size, preprocessing='official'):
     """Network input for a binaural `waveform` [..., 2, T] float32: one recording, or a batch
     (the same result for each sample, up to float rounding; on any device).

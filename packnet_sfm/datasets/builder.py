@@ -42,6 +42,12 @@ def dataset_options(cfg, split_key, cls):
     return {**cfg.datasets[cls.config_node], **cfg.datasets[split_key][cls.config_node]}
 
 
+def training_options(cfg):
+    """The dataset options of the split the network is trained on (its first dataset)."""
+    return dataset_options(cfg, 'train', dataset_class(cfg.datasets.train.dataset[0],
+                                                       'datasets.train.dataset'))
+
+
 def _check_split_options(node, split_key, classes):
     """Split-level values only for options the split's datasets have."""
     used = {cls.config_node for cls in classes}
@@ -122,7 +128,7 @@ def input_size(cfg):
     """((height, width) of the images the training set feeds the network, their config key),
     or None for waveform input."""
     cls = dataset_class(cfg.datasets.train.dataset[0], 'datasets.train.dataset')
-    options, name = dataset_options(cfg, 'train', cls), cls.config_node
+    options, name = training_options(cfg), cls.config_node
     key = 'image_shape' if 'image_shape' in options else 'image_size'
     where = (f'datasets.train.{name}.{key}' if key in cfg.datasets.train[name]
              else f'datasets.{name}.{key}')

@@ -1,7 +1,7 @@
 """Models (what is optimised), built by class name from `model.name`."""
 from yacs.config import CfgNode
 
-from packnet_sfm.networks import check_input_size
+from packnet_sfm.networks import check_audio_channels, check_input_size
 from packnet_sfm.utils.load import load_class
 
 MODELS = 'packnet_sfm.models'
@@ -10,13 +10,16 @@ MODELS = 'packnet_sfm.models'
 def build_model(cfg, depth_scale, max_depth):
     """Build `cfg.model.name`. `depth_scale` converts the batch depth to metres; `max_depth` is
     the largest depth in batch units (the depth network's output range)."""
-    from packnet_sfm.datasets.builder import input_size
+    from packnet_sfm.datasets.builder import input_size, training_options
 
     model_class = load_class(cfg.model.name, MODELS, 'model.name')
     model = model_class.from_config(cfg, depth_scale=depth_scale, max_depth=max_depth)
     size = input_size(cfg)
     if size is not None:
         check_input_size(model.depth_net, *size)
+    audio_format = training_options(cfg).get('audio_format')
+    if audio_format is not None:
+        check_audio_channels(model.depth_net, audio_format)
     return model
 
 

@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from packnet_sfm.datasets.audio import echo_samples
-from packnet_sfm.datasets.builder import dataset_class, dataset_options, input_size
+from packnet_sfm.datasets.builder import input_size, training_options
 from packnet_sfm.networks.layers.audio_frontend import AudioFrontEnd
 from packnet_sfm.utils.config import to_dict
 from packnet_sfm.utils.errors import InputError
@@ -16,12 +16,6 @@ from packnet_sfm.utils.errors import InputError
 EXPORT_FORMATS = ('onnx', 'torchscript')
 CONFIG_KEY = 'packnet_sfm_config'       # ONNX metadata holding the run's config as JSON
 INPUT_CHANNELS = {'audio': 2, 'rgb': 3, 'input_depth': 1}
-
-
-def training_options(cfg):
-    """The dataset options of the split the network was trained on."""
-    return dataset_options(cfg, 'train', dataset_class(cfg.datasets.train.dataset[0],
-                                                       'datasets.train.dataset'))
 
 
 class DepthPredictor(nn.Module):

@@ -1,4 +1,5 @@
 """Depth and pose networks, built by class name from the config."""
+from packnet_sfm.datasets.audio import audio_channels
 from packnet_sfm.utils.config import ConfigError
 from packnet_sfm.utils.load import accepted_kwargs, load_class
 
@@ -25,3 +26,16 @@ def check_input_size(net, size, key):
     if any(side % multiple for side in size):
         raise ConfigError(f"{key} {list(size)} does not suit {type(net).__name__}, whose input "
                           f"sides must be multiples of {multiple}; change {key} or the network")
+
+
+def check_audio_channels(net, audio_format):
+    """A ConfigError naming both keys when the features of `audio_format` have another number
+    of channels than the network's `audio_channels` reads (other networks are not checked)."""
+    reads, given = getattr(net, 'audio_channels', None), audio_channels(audio_format)
+    if reads is not None and reads != given:
+        name = type(net).__name__
+        readers = ' (EchoDelayNet with interaural true, UNetSoundOnly with input_nc 3)'
+        raise ConfigError(f"datasets.batvision.audio_format '{audio_format}' gives {given} audio "
+                          f"channels and model.depth_net {name} reads {reads}: choose a format "
+                          f"with {reads} (mel_spectrogram_gcc has 3, the others 2), or a network "
+                          f"that reads {given}{readers * (given == 3)}")

@@ -34,6 +34,7 @@ class BaseResidualUNet(nn.Module):
         super().__init__()
         self.max_depth = max_depth
         self.residual_scale = residual_scale
+        self.audio_channels = in_channels
         self.encoder = UNetEncoder(in_channels, base_channels)
         self.base_decoder = UNetDecoder(self.encoder.channels)
         self.residual_decoder = UNetDecoder(self.encoder.channels)

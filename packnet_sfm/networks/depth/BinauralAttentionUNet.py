@@ -28,6 +28,7 @@ class BinauralAttentionUNet(nn.Module):
     """
 
     input_keys = ('audio',)
+    audio_channels = 2
 
     def __init__(self, base_channels=64, share_encoders=False, attention_levels=(4, 5),
                  num_heads=8, mlp_ratio=4, max_depth=1.0, prior_depth=0.0, depth_scale=1.0):

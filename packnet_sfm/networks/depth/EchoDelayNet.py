@@ -129,6 +129,7 @@ class EchoDelayNet(nn.Module):
         self.max_depth = max_depth
         self.spectral = strided_rows(2, norm)
         self.lags = strided_rows(1, norm) if interaural else None
+        self.audio_channels = 3 if interaural else 2
         self.fold = nn.Sequential(
             nn.Conv1d(ROW_CHANNELS[-1] * freq_bins * (2 if interaural else 1), channels, 3,
                       padding=1, bias=False),
@@ -156,8 +157,9 @@ class EchoDelayNet(nn.Module):
     def check_input(self, audio):
         """A one-line error unless `audio` is [B, 2, F, T] spectrograms (left, right), or
         [B, 3, F, T] with the interaural correlation when `interaural`."""
-        channels, formats = ((3, 'mel_spectrogram_gcc') if self.lags is not None else
-                             (2, f'spectrogram or mel_spectrogram (or {KEY}.interaural true)'))
+        channels = self.audio_channels
+        formats = ('mel_spectrogram_gcc' if channels == 3 else
+                   f'spectrogram or mel_spectrogram (or {KEY}.interaural true)')
         if audio.dim() != 4 or audio.shape[1] != channels:
             raise ConfigError(f'EchoDelayNet{" with interaural" * (channels == 3)} needs '
                               f'[B, {channels}, F, T] spectrograms, got {tuple(audio.shape)}; '

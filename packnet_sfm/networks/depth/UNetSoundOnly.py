@@ -115,6 +115,7 @@ class UNetSoundOnly(nn.Module):
                               f"one of {OUTPUT_HEADS}")
         self.num_downsamplings = GENERATOR_DOWNSAMPLINGS[generator]
         self.output, self.max_depth = output, max_depth
+        self.audio_channels = input_nc
         block = UNetSkipBlock(8 * ngf, 8 * ngf)
         for _ in range(self.num_downsamplings - 5):
             block = UNetSkipBlock(8 * ngf, 8 * ngf, inner=block, use_dropout=use_dropout)

@@ -47,7 +47,7 @@ class WaveformDepthNet(nn.Module):
                               f'times a power of two (e.g. 64, 128, 256), got {output_size}; '
                               f'set it to datasets.batvision.image_size')
         self.max_depth = max_depth
-        self.in_channels = in_channels
+        self.audio_channels = in_channels
         channels = [in_channels] + [base_channels * m for m in ENCODER_MULTIPLIERS]
         self.encoder = nn.ModuleList(conv1d_stage(i, o) for i, o in zip(channels, channels[1:]))
         widths = [max(channels[-1] >> level, base_channels) for level in range(int(num_up) + 1)]
@@ -55,10 +55,10 @@ class WaveformDepthNet(nn.Module):
         self.head = nn.Conv2d(widths[-1], 1, kernel_size=1)
 
     def forward(self, audio, return_features=False):
-        if audio.dim() != 3 or audio.shape[1] != self.in_channels:
-            raise ConfigError(f'WaveformDepthNet needs waveforms [B, {self.in_channels}, T], got '
-                              f'{tuple(audio.shape)}; set datasets.batvision.audio_format: '
-                              f'waveform')
+        if audio.dim() != 3 or audio.shape[1] != self.audio_channels:
+            raise ConfigError(f'WaveformDepthNet needs waveforms [B, {self.audio_channels}, T], '
+                              f'got {tuple(audio.shape)}; set datasets.batvision.audio_format: '
+                              'waveform')
         encoded, x = [], audio
         for stage in self.encoder:
             x = stage(x)
