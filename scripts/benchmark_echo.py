@@ -222,10 +222,22 @@ def run_logged(run, command, threads):
     return time.time() - started
 
 
+def absolute_paths(config):
+    """A flat config with its paths (checkpoint.filepath, datasets.cache_dir, datasets.*.path)
+    made absolute, so that --out given relative or absolute names the same runs."""
+    def absolute(key, value):
+        if key in ('checkpoint.filepath', 'datasets.cache_dir') or (
+                key.startswith('datasets.') and key.endswith('.path')):
+            return ([str(Path(v).resolve()) for v in value] if isinstance(value, list)
+                    else str(Path(value).resolve()))
+        return value
+    return {key: absolute(key, value) for key, value in config.items()}
+
+
 def check_same_experiment(run):
     """A run folder being reused must hold this run: same config up to arch.max_epochs."""
-    stored = flatten(to_dict(load_config(run.folder / 'config.yaml')))
-    wanted = flatten(to_dict(run.cfg))
+    stored = absolute_paths(flatten(to_dict(load_config(run.folder / 'config.yaml'))))
+    wanted = absolute_paths(flatten(to_dict(run.cfg)))
     changed = [key for key in wanted if key != 'arch.max_epochs'
                and stored.get(key) != wanted[key]]
     if changed:

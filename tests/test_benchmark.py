@@ -246,6 +246,11 @@ def test_rerun_reuses_finished_runs_and_resumes_shorter_ones(finished, monkeypat
         benchmark.train_run(run, threads=1)
         benchmark.evaluate_run(run, threads=1)
     assert commands == []                       # trained and evaluated already
+    monkeypatch.chdir(finished.parent)          # the same --out, relative
+    relative = benchmark.parse_args(arguments(finished.name, *TINY))
+    for run in benchmark.plan_runs(relative, benchmark.prepare_data(relative)):
+        benchmark.train_run(run, threads=1)
+    assert commands == []
 
     longer = benchmark.parse_args(arguments(finished, *TINY, 'arch.max_epochs', '3'))
     run = benchmark.plan_runs(longer, benchmark.prepare_data(longer))[0]
