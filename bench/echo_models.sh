@@ -1,7 +1,7 @@
 #!/bin/bash
 # The README's "Echo models, measured" figures: every seed claim and the best echo model on
 # simulated V2 (12 rooms x 70 recordings, data seed 0), 3 seeds each, 20 epochs, 128x128.
-#   bash bench/echo_models.sh [same|held|held10|held24|distill|tune|all] [OUT]
+#   bash bench/echo_models.sh [same|held|held10|held_log|held24|distill|tune|all] [OUT]
 #   (all: seven hours on 2 cores)
 # JOBS runs at once (default 2, one per core here; on a GPU machine, what the GPU holds),
 # EPOCHS (default 20; fewer for a quick check of the script) and
@@ -54,6 +54,12 @@ if [ "$stage" = all ] || [ "$stage" = held10 ]; then
     seeds=10 report=benchmark_10_seeds benchmark held-out-rooms held-out-rooms \
         configs/train_unet_batvision_v2.yaml configs/echo_best_v2.yaml \
         bench/configs/echo_best_v2_ema.yaml
+fi
+if [ "$stage" = all ] || [ "$stage" = held_log ]; then
+    # The U-Net and echo_best_v2 in held-out rooms with preprocessing improved_log: decibel-like
+    # features (log(magnitude + 1e-3)) instead of log1p, for both.
+    benchmark held-out-rooms held-out-rooms-log configs/train_unet_batvision_v2.yaml \
+        configs/echo_best_v2.yaml -- datasets.batvision.preprocessing improved_log
 fi
 if [ "$stage" = all ] || [ "$stage" = held24 ]; then
     # Held-out rooms with the same 840 recordings spread over twice the rooms (24 x 35): 16

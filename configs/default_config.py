@@ -243,7 +243,8 @@ _C.datasets.batvision.depth_norm = True             # depth divided by max_depth
 _C.datasets.batvision.image_size = 256              # features and depth resized to image_size^2
 # 'official': the published recipe (bilinear resize without antialiasing, as torchvision < 0.17);
 # 'official_antialias': the same recipe with today's torchvision antialiasing; 'improved':
-# log-magnitude, ears standardised together, nearest-neighbour depth with a valid mask.
+# log-magnitude, ears standardised together, nearest-neighbour depth with a valid mask;
+# 'improved_log': the same with log(magnitude + 1e-3) for log1p (datasets/audio.py).
 _C.datasets.batvision.preprocessing = 'official'
 _C.datasets.batvision.load_rgb = False              # also read the camera image
 _C.datasets.batvision.features_on = 'loader'        # 'loader' | 'device': the loader yields cut

@@ -22,6 +22,9 @@ Preprocessing modes (`datasets.batvision.preprocessing`):
 - 'improved': log1p of the magnitude, an antialiased bilinear resize, then both ears
   standardised with shared statistics (zero mean, unit standard deviation over the sample), so
   the interaural level difference survives.
+- 'improved_log': the same with log(magnitude + LOG_FLOOR) instead of log1p, which is nearly
+  linear below 1, where most magnitudes lie (the median of a V2 mel spectrogram is about
+  0.15, real or simulated): the weak, late echoes keep their level differences in decibels.
 """
 import functools
 import math
@@ -31,7 +34,8 @@ import torch.nn.functional as F
 
 SAMPLE_RATE = 44100
 AUDIO_FORMATS = ('spectrogram', 'mel_spectrogram', 'mel_spectrogram_gcc', 'waveform')
-PREPROCESSINGS = ('official', 'official_antialias', 'improved')
+PREPROCESSINGS = ('official', 'official_antialias', 'improved', 'improved_log')
+LOG_FLOOR = 1e-3            # improved_log: log(magnitude + LOG_FLOOR)
 
 N_FFT = 512
 WIN_LENGTH = 64
@@ -190,6 +194,7 @@ def standardise_ears(features):
 
 
 _SPECTRAL = {'spectrogram': spectrogram, 'mel_spectrogram': mel_spectrogram}
+LOG_SCALES = {'improved': torch.log1p, 'improved_log': lambda x: torch.log(x + LOG_FLOOR)}
 
 
 def audio_channels(audio_format):
@@ -213,6 +218,7 @@ def audio_features(waveform, audio_format, image_size, preprocessing='official')
         mel = audio_features(waveform, 'mel_spectrogram', image_size, preprocessing)
         return torch.cat([mel, correlation], dim=-3)
     features = _SPECTRAL[audio_format](waveform)
-    if preprocessing == 'improved':
-        return standardise_ears(resize_bilinear(torch.log1p(features), image_size, True))
+    if preprocessing in LOG_SCALES:
+        return standardise_ears(resize_bilinear(LOG_SCALES[preprocessing](features), image_size,
+                                                True))
     return resize_bilinear(features, image_size, antialiased(preprocessing))
