@@ -145,6 +145,17 @@ def test_improved_features_are_log_and_standardised_over_both_ears():
     assert features[1].mean() > features[0].mean() + 1.0     # the louder ear stays louder
 
 
+def test_improved_log_features_are_the_log_with_a_floor_standardised_over_both_ears():
+    """improved_log: log(magnitude + 1e-3) where improved takes log1p, which is nearly linear
+    (and squeezes the weak levels together) below 1."""
+    waveform = noise(7782, seed=6) * torch.tensor([[0.01], [0.1]])
+    features = audio.audio_features(waveform, 'mel_spectrogram', 64, 'improved_log')
+    magnitude = audio.mel_spectrogram(waveform)
+    log_magnitude = audio.resize_bilinear(torch.log(magnitude + audio.LOG_FLOOR), 64, True)
+    torch.testing.assert_close(features, audio.standardise_ears(log_magnitude))
+    assert features[1].mean() > features[0].mean() + 1.0     # the louder ear stays louder
+
+
 @pytest.mark.parametrize('audio_format', ['spectrogram', 'mel_spectrogram'])
 def test_improved_features_keep_the_interaural_level_difference(audio_format):
     """Doubling one ear's signal visibly changes that ear's features and their difference to
