@@ -9,14 +9,10 @@ import argparse
 
 import torch
 
-from packnet_sfm.datasets.builder import build_dataset, build_loader
-from packnet_sfm.models import load_trained_model
-from packnet_sfm.trainers.distributed import SingleProcess
-from packnet_sfm.trainers.evaluation import to_device
+from packnet_sfm.datasets.builder import EVAL_SPLITS
+from packnet_sfm.trainers.evaluation import split_outputs
 from packnet_sfm.utils.cli import run_cli
 from packnet_sfm.utils.config import load_config
-
-SPLIT_KEYS = {'test': 'test', 'val': 'validation'}
 
 
 def band_sums(gt, error, edges):
@@ -30,17 +26,11 @@ def band_sums(gt, error, edges):
                         torch.bincount(band, weights=error, minlength=bands)])
 
 
-@torch.no_grad()
 def error_by_depth(checkpoint, split, edges):
     """[(pixel fraction, share of the squared error, mean signed error)] per band of true
     depth (`band_sums`) over the split."""
-    cfg = load_config(checkpoint)
-    model = load_trained_model(cfg, checkpoint)
-    key = SPLIT_KEYS[split]
-    loader = build_loader(cfg, key, build_dataset(cfg, key), SingleProcess())
     sums = 0
-    for batch in loader:
-        output = model.evaluation_output(to_device(batch, 'cpu'))
+    for output in split_outputs(load_config(checkpoint), checkpoint, split):
         valid = output['gt'] > 0
         sums = sums + band_sums(output['gt'][valid], (output['depth'] - output['gt'])[valid],
                                 edges)
@@ -53,7 +43,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('checkpoints', nargs='+')
-    parser.add_argument('--split', choices=SPLIT_KEYS, default='test')
+    parser.add_argument('--split', choices=EVAL_SPLITS, default='test')
     parser.add_argument('--edges', nargs='+', type=float, default=[2.0, 4.0, 6.0],
                         help='band edges in metres, increasing')
     args = parser.parse_args()

@@ -34,7 +34,12 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 from torch.utils.data import DataLoader
 
-from packnet_sfm.datasets.builder import build_dataset, build_loader, depth_units  # noqa: E402
+from packnet_sfm.datasets.builder import (  # noqa: E402
+    EVAL_SPLITS,
+    build_dataset,
+    build_loader,
+    depth_units,
+)
 from packnet_sfm.datasets.synthetic import generate_batvision  # noqa: E402
 from packnet_sfm.models import build_model  # noqa: E402
 from packnet_sfm.trainers.distributed import SingleProcess  # noqa: E402
@@ -62,7 +67,6 @@ from packnet_sfm.utils.errors import InputError  # noqa: E402
 SCRIPTS = Path(__file__).resolve().parent
 PROTOCOLS = ('batvision', 'batvision_published')
 PROTOCOL_LABELS = {'batvision': 'official', 'batvision_published': '0.5 m'}
-SPLITS = {'test': 'test', 'val': 'validation'}      # scripts/eval.py --split: config key
 METRICS = {'rmse': 'RMSE (m)', 'abs_rel': 'AbsRel', 'a1': 'd1'}
 SPLIT_MODES = ('same-rooms', 'held-out-rooms')
 TIMING_FILE = 'benchmark_timing.json'
@@ -276,7 +280,7 @@ def read_timing(folder):
 
 def evaluate_run(run, threads):
     """scripts/eval.py on the splits whose results are missing or older than last.ckpt."""
-    stale = [split for split in SPLITS if not evaluated(run.checkpoint, split)]
+    stale = [split for split in EVAL_SPLITS if not evaluated(run.checkpoint, split)]
     if stale:
         splits = [argument for split in stale for argument in ('--split', split)]
         run_logged(run, [SCRIPTS / 'eval.py', '--checkpoint', run.checkpoint, *splits,
@@ -301,9 +305,10 @@ def train_and_evaluate(run, threads):
     timing = read_timing(run.folder)
     return RunResult(
         run=run,
-        metrics={split: read_results(run.checkpoint, split) for split in SPLITS},
+        metrics={split: read_results(run.checkpoint, split) for split in EVAL_SPLITS},
         per_image={split: {protocol: per_image_rmse(rows) for protocol, rows
-                           in read_per_sample(run.checkpoint, split).items()} for split in SPLITS},
+                           in read_per_sample(run.checkpoint, split).items()}
+                   for split in EVAL_SPLITS},
         seconds=timing['seconds'] if timing['epochs'] else math.nan,
         epochs_timed=timing['epochs'],
         val_rmse={record['epoch']: record['rmse'] for record in read_val_metrics(run.folder)
@@ -332,7 +337,7 @@ def score_floors(cfg):
               'per-pixel mean': FloorPredictor(per_pixel, scale)}
     protocols = evaluation_protocols(cfg, PROTOCOLS)
     world, scored = SingleProcess(), {}
-    for split, key in SPLITS.items():
+    for split, key in EVAL_SPLITS.items():
         loader = build_loader(cfg, key, build_dataset(cfg, key), world)
         scored[split] = {name: evaluate(floor, loader, world, torch.device('cpu'), protocols,
                                         desc=f'{name} floor {split}')
@@ -367,9 +372,9 @@ def model_entry(label, results, parameters):
         epoch_seconds=mean_std([r.seconds / r.epochs_timed if r.epochs_timed else math.nan
                                 for r in results]),
         metrics={split: {p: {m: mean_std([r.metrics[split][p][m] for r in results])
-                             for m in METRICS} for p in PROTOCOLS} for split in SPLITS},
+                             for m in METRICS} for p in PROTOCOLS} for split in EVAL_SPLITS},
         per_image={split: {p: [r.per_image[split][p] for r in results] for p in PROTOCOLS}
-                   for split in SPLITS})
+                   for split in EVAL_SPLITS})
 
 
 def floor_entry(name, scored):
@@ -379,9 +384,9 @@ def floor_entry(name, scored):
         name=f'floor: {name}', kind='floor', runs=1, parameters=None, seconds=nan,
         epoch_seconds=nan,
         metrics={split: {p: {m: (scored[split][p][0][m], math.nan) for m in METRICS}
-                         for p in PROTOCOLS} for split in SPLITS},
+                         for p in PROTOCOLS} for split in EVAL_SPLITS},
         per_image={split: {p: [per_image_rmse(scored[split][p][1])] for p in PROTOCOLS}
-                   for split in SPLITS})
+                   for split in EVAL_SPLITS})
 
 
 def comparisons(entries):
@@ -389,7 +394,7 @@ def comparisons(entries):
     reference = entries[0]
     return {(split, p, e.name): paired_difference(reference.per_image[split][p],
                                                   e.per_image[split][p])
-            for split in SPLITS for p in PROTOCOLS for e in entries[1:]}
+            for split in EVAL_SPLITS for p in PROTOCOLS for e in entries[1:]}
 
 
 def csv_rows(entries, paired):
@@ -400,7 +405,7 @@ def csv_rows(entries, paired):
     header += [f'{p}_rmse_diff_{s}' for p in PROTOCOLS
                for s in ('mean', 'low', 'high', 'relative', 'verdict', 'images')]
     rows = []
-    for split in SPLITS:
+    for split in EVAL_SPLITS:
         for entry in entries:
             row = [split, entry.name, entry.kind, entry.runs, entry.parameters,
                    *entry.seconds, *entry.epoch_seconds]
@@ -478,7 +483,7 @@ def location_table(entries, split):
 
 def markdown_report(entries, paired, settings):
     lines = ['# Echo benchmark', '', *settings, '']
-    for split in SPLITS:
+    for split in EVAL_SPLITS:
         images = paired[(split, PROTOCOLS[0], entries[-1].name)].images
         lines += [f'## {split} split ({images} images)', '', *metrics_table(entries, split), '',
                   *paired_table(entries, paired, split), '', *location_table(entries, split),
@@ -558,7 +563,7 @@ def main(argv=None):
     floors = score_floors(runs[0].cfg)
     entries = [model_entry(label, group, depth_net_parameters(group[0].run.cfg))
                for label, group in by_config.items()]
-    entries += [floor_entry(name, {split: floors[split][name] for split in SPLITS})
+    entries += [floor_entry(name, {split: floors[split][name] for split in EVAL_SPLITS})
                 for name in floors['test']]
     paired = comparisons(entries)
     args.out.mkdir(parents=True, exist_ok=True)

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import torch
 
-from packnet_sfm.datasets.builder import build_dataset, build_loader
+from packnet_sfm.datasets.builder import EVAL_SPLITS, build_dataset, build_loader
 from packnet_sfm.models import load_trained_model
 from packnet_sfm.trainers.distributed import setup_distributed
 from packnet_sfm.trainers.evaluation import evaluate, evaluation_protocols, results_paths
@@ -29,15 +29,13 @@ from packnet_sfm.utils.depth import METRIC_NAMES
 from packnet_sfm.utils.errors import InputError
 from packnet_sfm.utils.protocols import protocol_from_config
 
-SPLIT_KEYS = {'test': 'test', 'val': 'validation'}
-
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--checkpoint', required=True, help='a training checkpoint (.ckpt)')
     parser.add_argument('--config', help="a YAML to use instead of the checkpoint's config")
-    parser.add_argument('--split', action='append', choices=SPLIT_KEYS,
+    parser.add_argument('--split', action='append', choices=EVAL_SPLITS,
                         help='a split to evaluate; repeat it for several (default: test)')
     parser.add_argument('--protocol', nargs='+', default=[], metavar='NAME',
                         help='evaluation protocols to report (default: evaluation.protocol)')
@@ -56,7 +54,8 @@ def main():
     model = load_trained_model(cfg, args.checkpoint, device)
     protocols = evaluation_protocols(cfg, args.protocol)
     for split in args.split or ['test']:
-        loader = build_loader(cfg, SPLIT_KEYS[split], build_dataset(cfg, SPLIT_KEYS[split]), world)
+        key = EVAL_SPLITS[split]
+        loader = build_loader(cfg, key, build_dataset(cfg, key), world)
         results = evaluate(model, loader, world, device, protocols, desc=f'eval {split}',
                            autocast=autocast_settings(cfg.arch.amp, device)[0],
                            channels_last=cfg.arch.channels_last,

@@ -119,9 +119,9 @@ def result(label, seed, rmse, per_image, seconds=10.0):
     run = benchmark.Run(label, Path(f'{label}.yaml'), seed, [], None, Path(f'{label}/{seed}'))
     metrics = {p: {'rmse': rmse, 'abs_rel': 0.5, 'a1': 0.25} for p in benchmark.PROTOCOLS}
     return benchmark.RunResult(
-        run=run, metrics={split: metrics for split in benchmark.SPLITS},
+        run=run, metrics={split: metrics for split in benchmark.EVAL_SPLITS},
         per_image={split: {p: per_image for p in benchmark.PROTOCOLS}
-                   for split in benchmark.SPLITS},
+                   for split in benchmark.EVAL_SPLITS},
         seconds=seconds, epochs_timed=2, val_rmse={1: rmse})
 
 

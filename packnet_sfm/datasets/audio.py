@@ -33,6 +33,7 @@ import torch
 import torch.nn.functional as F
 
 SAMPLE_RATE = 44100
+EARS = 2                    # the feature channels of the two ears come first
 AUDIO_FORMATS = ('spectrogram', 'mel_spectrogram', 'mel_spectrogram_gcc', 'waveform')
 PREPROCESSINGS = ('official', 'official_antialias', 'improved', 'improved_log')
 LOG_FLOOR = 1e-3            # improved_log: log(magnitude + LOG_FLOOR)
@@ -199,7 +200,7 @@ LOG_SCALES = {'improved': torch.log1p, 'improved_log': lambda x: torch.log(x + L
 
 def audio_channels(audio_format):
     """Channels of the network input `audio_features` gives for `audio_format`."""
-    return 3 if audio_format == 'mel_spectrogram_gcc' else 2
+    return EARS + (audio_format == 'mel_spectrogram_gcc')
 
 
 def audio_features(waveform, audio_format, image_size, preprocessing='official'):

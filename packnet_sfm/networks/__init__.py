@@ -1,5 +1,5 @@
 """Depth and pose networks, built by class name from the config."""
-from packnet_sfm.datasets.audio import audio_channels
+from packnet_sfm.datasets.audio import AUDIO_FORMATS, audio_channels
 from packnet_sfm.utils.config import ConfigError
 from packnet_sfm.utils.load import accepted_kwargs, load_class
 
@@ -33,9 +33,8 @@ def check_audio_channels(net, audio_format):
     of channels than the network's `audio_channels` reads (other networks are not checked)."""
     reads, given = getattr(net, 'audio_channels', None), audio_channels(audio_format)
     if reads is not None and reads != given:
-        name = type(net).__name__
-        readers = ' (EchoDelayNet with interaural true, UNetSoundOnly with input_nc 3)'
+        formats = ', '.join(f for f in AUDIO_FORMATS if audio_channels(f) == reads)
         raise ConfigError(f"datasets.batvision.audio_format '{audio_format}' gives {given} audio "
-                          f"channels and model.depth_net {name} reads {reads}: choose a format "
-                          f"with {reads} (mel_spectrogram_gcc has 3, the others 2), or a network "
-                          f"that reads {given}{readers * (given == 3)}")
+                          f"channels and model.depth_net {type(net).__name__} reads {reads}: "
+                          f"choose a format with {reads} ({formats}), or a network that reads "
+                          f"{given} (EchoDelayNet: interaural; UNetSoundOnly: input_nc)")

@@ -101,6 +101,20 @@ def evaluate(model, loader, world, device, protocols, on_first_batch=None, desc=
     return results
 
 
+@torch.no_grad()
+def split_outputs(cfg, checkpoint, split):
+    """The trained model of `cfg` at `checkpoint`: its `evaluation_output` for each batch of a
+    split (EVAL_SPLITS name: test or val), on the CPU, in one process."""
+    from packnet_sfm.datasets.builder import EVAL_SPLITS, build_dataset, build_loader
+    from packnet_sfm.models import load_trained_model
+    from packnet_sfm.trainers.distributed import SingleProcess
+
+    model = load_trained_model(cfg, checkpoint)
+    key = EVAL_SPLITS[split]
+    for batch in build_loader(cfg, key, build_dataset(cfg, key), SingleProcess()):
+        yield model.evaluation_output(to_device(batch, 'cpu'))
+
+
 def batch_indices(batch, indices, position):
     """(sampler indices [n] of the batch's samples, samples the batch took from the sampler,
     the BadSamples a skipping loader took out of it); pops the skipping loader's keys."""

@@ -34,6 +34,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from packnet_sfm.datasets.audio import EARS
 from packnet_sfm.networks.layers.attention import sinusoidal_encoding_2d
 from packnet_sfm.networks.layers.depth_prior import prior_in_units
 from packnet_sfm.utils.config import ConfigError
@@ -127,9 +128,9 @@ class EchoDelayNet(nn.Module):
         self.log_prior = math.log(prior_in_units(prior_depth, max_depth, depth_scale,
                                                  f'{KEY}.prior_depth'))
         self.max_depth = max_depth
-        self.spectral = strided_rows(2, norm)
+        self.spectral = strided_rows(EARS, norm)
         self.lags = strided_rows(1, norm) if interaural else None
-        self.audio_channels = 3 if interaural else 2
+        self.audio_channels = EARS + interaural
         self.fold = nn.Sequential(
             nn.Conv1d(ROW_CHANNELS[-1] * freq_bins * (2 if interaural else 1), channels, 3,
                       padding=1, bias=False),
@@ -167,9 +168,9 @@ class EchoDelayNet(nn.Module):
 
     def delay_tokens(self, audio):
         """[B, T, channels]: one token per time column, with its distance encoded."""
-        rows = [self.spectral(audio[:, :2])]
+        rows = [self.spectral(audio[:, :EARS])]
         if self.lags is not None:
-            rows.append(self.lags(audio[:, 2:]))
+            rows.append(self.lags(audio[:, EARS:]))
         pooled = [F.adaptive_avg_pool2d(r, (self.freq_bins, r.shape[-1])).flatten(1, 2)
                   for r in rows]
         tokens = self.fold(torch.cat(pooled, dim=1)).transpose(1, 2)

@@ -4,7 +4,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from packnet_sfm.datasets.audio import SAMPLE_RATE, audio_features
+from packnet_sfm.datasets.audio import EARS, SAMPLE_RATE, audio_features
 from packnet_sfm.datasets.augmentation import mirror_batch
 from packnet_sfm.utils.config import ConfigError
 
@@ -110,7 +110,7 @@ class EchoAugmentation(nn.Module):
         starts = (torch.rand(batch, 1) * (rows - widths + 1)).long()
         row = torch.arange(rows).view(1, rows)
         masked = (row >= starts) & (row < starts + widths)
-        ears = torch.arange(features.shape[1]).view(1, -1, 1, 1) < 2
+        ears = torch.arange(features.shape[1]).view(1, -1, 1, 1) < EARS
         return features.masked_fill((masked.view(batch, 1, rows, 1) & ears).to(features.device),
                                     0.0)
 
@@ -141,7 +141,7 @@ def stretch_delays(features, scales):
     features."""
     batch, _, rows, columns = features.shape
     column = torch.arange(columns, device=features.device, dtype=features.dtype)
-    level = features[:, :2].mean(dim=(1, 2))                            # [B, T], the ears
+    level = features[:, :EARS].mean(dim=(1, 2))                         # [B, T], the ears
     halfway = (level[:, :1] + level.amax(dim=1, keepdim=True)) / 2
     direct = (level >= halfway).to(features.dtype).argmax(dim=1, keepdim=True).to(features.dtype)
     source = direct + (column - direct) / scales.to(features).view(batch, 1)      # [B, T]
