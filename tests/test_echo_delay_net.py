@@ -6,7 +6,7 @@ import math
 import pytest
 import torch
 
-from packnet_sfm.networks.depth.EchoDelayNet import EchoDelayNet, distance_encoding
+from packnet_sfm.networks.depth.EchoDelayNet import DelayReadout, EchoDelayNet, distance_encoding
 from packnet_sfm.networks.layers.audio_frontend import (
     AudioFrontEnd,
     EchoAugmentation,
@@ -59,6 +59,7 @@ def test_the_benchmark_ablations_change_one_thing_each():
             ('warmup', BEST_CONFIG, {'model.scheduler.warmup_steps': 70}),
             ('group_norm', BEST_CONFIG, {net + 'norm': 'group'}),
             ('rmse', BEST_CONFIG, {'model.loss.combined.rmse_weight': 0.237}),
+            ('delays', BEST_CONFIG, {net + 'readout': 'delays'}),
             ('gcc', BEST_CONFIG, {net + 'interaural': True,
                                   'datasets.batvision.audio_format': 'mel_spectrogram_gcc'}),
             ('wide', BEST_CONFIG, {net + 'channels': 64}),
@@ -233,6 +234,29 @@ def test_front_end_masks_the_features_it_computes(tiny_config):
     assert 0 < blank.sum(1).max() <= 4
     kept = ~blank[:, None, :, None].expand_as(masked)
     torch.testing.assert_close(masked[kept], plain[kept])
+
+
+def test_the_delay_readout_reads_depth_off_the_echo_delay():
+    """readout delays: a query that points at column k of T takes its distance, (k + 0.5) *
+    max_depth / T, and before training every query takes the prior over columns, whose
+    expected distance is the prior depth to within the columns' discretisation."""
+    reach, columns, prior = 30.0, 64, 2.0
+    readout = DelayReadout(channels=8, prior=prior)
+    features, memory = torch.zeros(1, 8, 2, 2), torch.zeros(1, columns, 8)
+    features[:, 0] = 1.0
+    memory[0, 40, 0] = 1.0
+    start = readout(features, memory, reach).exp() * prior
+    torch.testing.assert_close(start, torch.full_like(start, prior), rtol=1e-2, atol=0)
+    with torch.no_grad():
+        readout.point.weight.copy_(1e3 * torch.eye(8))
+    pointed = readout(features, memory, reach).exp() * prior
+    torch.testing.assert_close(pointed, torch.full_like(pointed, 40.5 * reach / columns))
+    net = EchoDelayNet(channels=16, num_heads=2, readout='delays', max_depth=30.0)
+    assert sum(p.numel() for p in net.parameters()) == sum(
+        p.numel() for p in EchoDelayNet(channels=16, num_heads=2, max_depth=30.0).parameters()
+    ) + 16 * 16 + 16
+    with pytest.raises(ValueError, match="readout is 'bins'"):
+        EchoDelayNet(channels=16, num_heads=2, readout='bins')
 
 
 def test_group_norm_uses_each_samples_own_statistics_in_training_and_eval():

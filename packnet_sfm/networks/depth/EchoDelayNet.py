@@ -21,7 +21,12 @@ image pixels through its skips, which has no physical meaning. Here:
 3. Log depth. The query grid becomes a map of log depth, refined twice (2x upsampling, a
    convolution, a residual added to the upsampled coarser log depth); depth = exp(log depth)
    capped at max_depth. The heads start at zero over log(prior_depth), so the first
-   prediction is the data's typical depth everywhere.
+   prediction is the data's typical depth everywhere. With `readout: delays` the query grid's
+   depth is also read off the delay axis: each query points at the delay tokens (a softmax
+   over their columns) and takes the expected distance of the columns it points at (c t / 2,
+   as in soft-argmax stereo and depth bins), which the regressed log depth then corrects; the
+   pointer starts at a prior over columns that decays like exp(-d / prior_depth), so the
+   first prediction is still about prior_depth.
 
 forward(audio) -> {'depth': [full resolution, then query_grid * 4, * 2, * 1]} (finest first;
 the full-resolution map is the finest refinement upsampled bilinearly), for multi-scale
@@ -43,6 +48,7 @@ KEY = 'model.depth_net.EchoDelayNet'
 ROW_CHANNELS = (16, 32)             # the two row-strided convolutions
 DISTANCE_WAVELENGTHS = (0.1, 100.0)  # metres: the shortest and longest of the encoding
 NORMS = ('batch', 'group')
+READOUTS = ('log', 'delays')
 GROUPS = 8                          # of GroupNorm
 
 
@@ -104,6 +110,9 @@ class EchoDelayNet(nn.Module):
         (datasets.batvision.audio_format mel_spectrogram_gcc).
     norm : 'batch' or 'group' (GroupNorm: per-sample statistics, which do not carry the
         training rooms' feature statistics into new rooms), after every convolution.
+    readout : how the query grid becomes depth: 'log' (a 1x1 convolution regresses log depth)
+        or 'delays' (the expected distance of the delay columns each query points at, times
+        that regressed factor).
     prior_depth : the depth (metres) every pixel starts at: the training split's mean depth.
     max_depth, depth_scale : the largest depth in the network's units, and metres per unit.
     """
@@ -112,14 +121,16 @@ class EchoDelayNet(nn.Module):
 
     def __init__(self, channels=32, freq_bins=8, query_grid=16, encoder_layers=2,
                  decoder_layers=2, num_heads=4, dropout=0.0, refine_channels=16,
-                 norm='batch', interaural=False, prior_depth=2.0, max_depth=1.0,
-                 depth_scale=1.0):
+                 norm='batch', interaural=False, readout='log', prior_depth=2.0,
+                 max_depth=1.0, depth_scale=1.0):
         super().__init__()
         if channels % 4 or channels % num_heads:
             raise ConfigError(f'{KEY}.channels ({channels}) must be divisible by 4 and by '
                               f'num_heads ({num_heads})')
         if norm not in NORMS:
             raise ConfigError(f"{KEY}.norm is '{norm}'; use one of {', '.join(NORMS)}")
+        if readout not in READOUTS:
+            raise ConfigError(f"{KEY}.readout is '{readout}'; use one of {', '.join(READOUTS)}")
         if norm == 'group' and (channels % GROUPS or refine_channels % GROUPS):
             raise ConfigError(f'{KEY}.norm group needs channels ({channels}) and '
                               f'refine_channels ({refine_channels}) divisible by {GROUPS}')
@@ -154,6 +165,8 @@ class EchoDelayNet(nn.Module):
         for head in self.heads:         # every map starts at log(prior_depth)
             nn.init.zeros_(head.weight)
             nn.init.zeros_(head.bias)
+        self.delay_readout = (DelayReadout(channels, math.exp(self.log_prior))
+                              if readout == 'delays' else None)
 
     def check_input(self, audio):
         """A one-line error unless `audio` is [B, 2, F, T] spectrograms (left, right), or
@@ -174,8 +187,7 @@ class EchoDelayNet(nn.Module):
         pooled = [F.adaptive_avg_pool2d(r, (self.freq_bins, r.shape[-1])).flatten(1, 2)
                   for r in rows]
         tokens = self.fold(torch.cat(pooled, dim=1)).transpose(1, 2)
-        columns = tokens.shape[1]
-        distances = (torch.arange(columns, device=audio.device) + 0.5) * self.range_m / columns
+        distances = column_distances(tokens.shape[1], self.range_m, audio.device)
         return tokens + distance_encoding(distances, tokens.shape[-1]).to(tokens.dtype)
 
     def query_map(self, memory):
@@ -186,9 +198,11 @@ class EchoDelayNet(nn.Module):
         decoded = self.query_norm(self.pixel_decoder(queries.expand(batch, -1, -1), memory))
         return decoded.transpose(1, 2).reshape(batch, channels, grid, grid)
 
-    def log_depths(self, features):
+    def log_depths(self, features, memory):
         """Log depth (over the prior) at the query grid and each refinement, coarsest first."""
         logs = [self.heads[0](features)]
+        if self.delay_readout is not None:
+            logs[0] = logs[0] + self.delay_readout(features, memory, self.max_depth)
         for refine, head in zip(self.refine, self.heads[1:]):
             features = refine(upsample(features))
             logs.append(upsample(logs[-1]) + head(features))
@@ -198,7 +212,7 @@ class EchoDelayNet(nn.Module):
         self.check_input(audio)
         memory = self.delay_encoder(self.delay_tokens(audio))
         features = self.query_map(memory)
-        logs = self.log_depths(features)
+        logs = self.log_depths(features, memory)
         depths = [torch.exp(self.log_prior + log).clamp(max=self.max_depth)
                   for log in reversed(logs)]
         full = F.interpolate(depths[0], size=audio.shape[-2:], mode='bilinear',
@@ -207,6 +221,33 @@ class EchoDelayNet(nn.Module):
         if return_features:
             output['features'] = {'delay_tokens': memory, 'queries': features}
         return output
+
+
+def column_distances(columns, reach, device):
+    """Distance [columns] at the middle of each delay column, for columns spanning 0..reach."""
+    return (torch.arange(columns, device=device) + 0.5) * reach / columns
+
+
+class DelayReadout(nn.Module):
+    """Depth read off the delay axis: log of the expected distance of the delay columns each
+    query points at, over the prior (see the module docstring, readout 'delays')."""
+
+    def __init__(self, channels, prior):
+        super().__init__()
+        self.point = nn.Linear(channels, channels)   # queries into the tokens' space
+        nn.init.zeros_(self.point.weight)             # starts at the prior over columns
+        nn.init.zeros_(self.point.bias)
+        self.prior = prior
+
+    def forward(self, features, memory, reach):
+        """features [B, C, G, G], memory [B, T, C] -> [B, 1, G, G]; `reach`: the distance of
+        the last column, in the network's units."""
+        batch, channels, grid, _ = features.shape
+        queries = self.point(features.flatten(2).transpose(1, 2))
+        distances = column_distances(memory.shape[1], reach, memory.device)
+        logits = queries @ memory.transpose(1, 2) / math.sqrt(channels) - distances / self.prior
+        expected = logits.softmax(dim=-1) @ distances.to(logits.dtype)
+        return (expected.log() - math.log(self.prior)).reshape(batch, 1, grid, grid)
 
 
 def upsample(x):
