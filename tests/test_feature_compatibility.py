@@ -10,6 +10,7 @@ import torch
 
 from packnet_sfm.networks.depth.BaseResidualUNet import BaseResidualUNet
 from packnet_sfm.networks.depth.BinauralAttentionUNet import BinauralAttentionUNet
+from packnet_sfm.networks.depth.EchoDelayNet import EchoDelayNet
 from packnet_sfm.networks.depth.RGBDepthUNet import RGBDepthUNet
 from packnet_sfm.networks.features import compare_features, feature_shapes
 from packnet_sfm.utils.checkpoint import save_checkpoint
@@ -60,6 +61,16 @@ def test_feature_shapes_restores_training_mode():
     net = RGBDepthUNet(base_channels=4).train()
     feature_shapes(net, image_size=16)
     assert net.training
+
+
+def test_the_dummy_input_has_the_audio_channels_the_network_reads():
+    """Two ears' spectrograms, or three channels for EchoDelayNet with the interaural
+    correlation (it refuses any other count)."""
+    for interaural, channels in ((False, 2), (True, 3)):
+        net = EchoDelayNet(channels=16, num_heads=2, interaural=interaural, max_depth=30.0)
+        shapes = feature_shapes(net, image_size=32)
+        assert shapes['delay_tokens'] == (1, 32, 16)
+        assert net.audio_channels == channels
 
 
 def write_config(path, name, base_channels):

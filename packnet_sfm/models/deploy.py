@@ -7,15 +7,15 @@ import json
 import torch
 from torch import nn
 
-from packnet_sfm.datasets.audio import echo_samples
+from packnet_sfm.datasets.audio import EARS, echo_samples
 from packnet_sfm.datasets.builder import input_size, training_options
+from packnet_sfm.networks.features import INPUT_CHANNELS
 from packnet_sfm.networks.layers.audio_frontend import AudioFrontEnd
 from packnet_sfm.utils.config import to_dict
 from packnet_sfm.utils.errors import InputError
 
 EXPORT_FORMATS = ('onnx', 'torchscript')
 CONFIG_KEY = 'packnet_sfm_config'       # ONNX metadata holding the run's config as JSON
-INPUT_CHANNELS = {'audio': 2, 'rgb': 3, 'input_depth': 1}
 
 
 class DepthPredictor(nn.Module):
@@ -41,7 +41,8 @@ class DepthPredictor(nn.Module):
     def example_inputs(self, cfg, batch_size=1):
         """Zero inputs of the shapes the network was trained on."""
         if 'audio' in self.input_keys:
-            return (torch.zeros(batch_size, 2, echo_samples(training_options(cfg)['max_depth'])),)
+            return (torch.zeros(batch_size, EARS,
+                                echo_samples(training_options(cfg)['max_depth'])),)
         (height, width), _ = input_size(cfg)
         return tuple(torch.zeros(batch_size, INPUT_CHANNELS[key], height, width)
                      for key in self.input_keys)

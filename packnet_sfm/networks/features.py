@@ -8,8 +8,12 @@ from typing import NamedTuple
 
 import torch
 
-# Channels of the dummy input for each batch key a network may consume.
-INPUT_CHANNELS = {'audio': 2, 'rgb': 3, 'input_depth': 1}
+from packnet_sfm.datasets.audio import EARS
+
+# Channels of each batch key a network may consume (audio: the ears' spectrograms or
+# waveforms; a network that reads more, e.g. the interaural correlation, says so in its
+# `audio_channels`).
+INPUT_CHANNELS = {'audio': EARS, 'rgb': 3, 'input_depth': 1}
 
 
 class LevelComparison(NamedTuple):
@@ -25,8 +29,8 @@ class LevelComparison(NamedTuple):
 def dummy_inputs(net, image_size, batch_size=1):
     """Zero tensors [batch, channels, image_size, image_size] for each key of `net.input_keys`."""
     device = next(net.parameters()).device
-    return {key: torch.zeros(batch_size, INPUT_CHANNELS[key], image_size, image_size,
-                             device=device)
+    channels = {**INPUT_CHANNELS, 'audio': getattr(net, 'audio_channels', EARS)}
+    return {key: torch.zeros(batch_size, channels[key], image_size, image_size, device=device)
             for key in net.input_keys}
 
 
