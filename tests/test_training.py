@@ -82,15 +82,17 @@ COSINE = ['model.scheduler.name', 'cosine', 'model.scheduler.min_lr', '0.0']
 
 @pytest.fixture
 def epoch_learning_rates(monkeypatch):
-    """The learning rate of every epoch trained, by run name, in order."""
+    """The learning rate of every epoch trained (that of its first step), by run name, in
+    order."""
     rates = {}
-    real_train_epoch = Trainer.train_epoch
+    real_train_step = Trainer.train_step
 
-    def recording(self, epoch):
-        rates.setdefault(self.cfg.name, []).append(self.optimizer.param_groups[0]['lr'])
-        return real_train_epoch(self, epoch)
+    def recording(self, batch, epoch):
+        epochs = rates.setdefault(self.cfg.name, {})
+        epochs.setdefault(epoch, self.optimizer.param_groups[0]['lr'])
+        return real_train_step(self, batch, epoch)
 
-    monkeypatch.setattr(Trainer, 'train_epoch', recording)
+    monkeypatch.setattr(Trainer, 'train_step', recording)
     return rates
 
 
@@ -107,8 +109,8 @@ def test_resume_continues_the_schedule_exactly(tiny_config, epoch_learning_rates
     resumed_dir, resumed = run_module.train(first_dir / 'last.ckpt', ['arch.max_epochs', '4'])
     assert resumed_dir == first_dir
     expected = [cosine(0.002, epoch, 4) for epoch in range(4)]
-    assert epoch_learning_rates['straight'] == pytest.approx(expected, rel=1e-12)
-    assert epoch_learning_rates['split'] == pytest.approx(expected, rel=1e-12)
+    for name in ('straight', 'split'):
+        assert list(epoch_learning_rates[name].values()) == pytest.approx(expected, rel=1e-12)
     assert resumed == straight
     a = load_checkpoint(straight_dir / 'last.ckpt')['state_dict']
     b = load_checkpoint(resumed_dir / 'last.ckpt')['state_dict']
@@ -136,7 +138,7 @@ def test_warm_up_sets_the_rate_of_each_first_step_then_the_schedule(tiny_config,
 def test_resume_with_more_epochs_follows_the_longer_schedule(tiny_config, epoch_learning_rates):
     run_dir, _ = run_module.train(tiny_config, [*COSINE, 'arch.max_epochs', '2', 'name', 'grow'])
     run_module.train(run_dir / 'last.ckpt', ['arch.max_epochs', '4'])
-    assert epoch_learning_rates['grow'] == pytest.approx(
+    assert list(epoch_learning_rates['grow'].values()) == pytest.approx(
         [cosine(0.002, 0, 2), cosine(0.002, 1, 2), cosine(0.002, 2, 4), cosine(0.002, 3, 4)],
         rel=1e-12)
     epochs = [json.loads(line)['epoch'] for line in

@@ -203,8 +203,6 @@ class Trainer:
                        f"checkpoints ranked by {self.cfg.checkpoint.monitor} on {self.monitored}")
         for epoch in range(self.start_epoch, self.cfg.arch.max_epochs):
             self.model.set_epoch(epoch)
-            set_learning_rate(self.optimizer,
-                              learning_rate(self.cfg, self.base_lr, epoch, self.step))
             started = time.time()
             summary, bad_samples = self.train_epoch(epoch)
             self.logger.scalars({'epoch_time': time.time() - started}, self.step, 'train/')
@@ -232,9 +230,8 @@ class Trainer:
             bad_samples += self.take_bad_samples(batch, len(bad_samples), epoch)
             if 'depth' in batch:            # else every sample of the batch was bad
                 samples = batch['depth'].shape[0] * self.world.size
-                if self.step < self.cfg.model.scheduler.warmup_steps:
-                    set_learning_rate(self.optimizer,
-                                      learning_rate(self.cfg, self.base_lr, epoch, self.step))
+                set_learning_rate(self.optimizer,
+                                  learning_rate(self.cfg, self.base_lr, epoch, self.step))
                 terms = self.train_step(self.to_device(batch), epoch)
                 for steps in (epoch_terms, window):
                     steps.add(terms, samples, waited)
