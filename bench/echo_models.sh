@@ -46,7 +46,7 @@ if [ "$stage" = all ] || [ "$stage" = held ]; then
         bench/configs/unet_v2_mirror.yaml bench/configs/echo_best_v2_{wide,dropout,16ch,ema}.yaml \
         bench/configs/echo_best_v2_wide_{dropout,freq_mask,mse,berhu}.yaml \
         bench/configs/echo_best_v2_{room_scale15,room_scale30,eq,deep_encoder,deep_decoder}.yaml \
-        bench/configs/echo_best_v2_{warmup,group_norm,rmse,gcc}.yaml bench/configs/unet_v2_gcc.yaml
+        bench/configs/echo_best_v2_{warmup,group_norm,rmse,gcc,delays}.yaml bench/configs/unet_v2_gcc.yaml
 fi
 if [ "$stage" = all ] || [ "$stage" = held10 ]; then
     # The held-out target with 10 seeds instead of 3 (seeds 0-2 are the held stage's runs):
