@@ -1,9 +1,11 @@
 """Where does a depth model's squared error come from? For trained checkpoints, on a split
-(default test; pixels with ground truth, gt > 0, as the official protocol scores them): by
-band of true depth, the fraction of the pixels, their share of the summed squared error, and
-the mean signed error (prediction minus truth, metres; negative: too near).
+(default test; `train`: the training recordings, unaugmented, which tells what a model fails
+to fit from what it fails to transfer), over the pixels with ground truth (gt > 0, as the
+official protocol scores them): by band of true depth, the fraction of the pixels, their
+share of the summed squared error, and the mean signed error (prediction minus truth,
+metres; negative: too near).
 
-    python bench/error_by_depth.py RUN/last.ckpt ... [--split test|val] [--edges 2 4 6]
+    python bench/error_by_depth.py RUN/last.ckpt ... [--split test|val|train] [--edges 2 4 6]
 """
 import argparse
 
@@ -43,7 +45,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('checkpoints', nargs='+')
-    parser.add_argument('--split', choices=EVAL_SPLITS, default='test')
+    parser.add_argument('--split', choices=[*EVAL_SPLITS, 'train'], default='test')
     parser.add_argument('--edges', nargs='+', type=float, default=[2.0, 4.0, 6.0],
                         help='band edges in metres, increasing')
     args = parser.parse_args()

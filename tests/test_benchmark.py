@@ -157,6 +157,33 @@ def test_error_by_depth_sums_each_band_of_true_depth():
     assert sums.tolist() == [[1, 1, 1, 2], [1, 1, 4, 20], [1, -1, 2, -6]]
 
 
+def test_seed_ensemble_averages_the_seeds_predictions():
+    """bench/seed_ensemble.py: two seeds wrong by +-1 m everywhere have RMSE 1 each and
+    their mean prediction is exact; a third, right seed moves the mean prediction by 1/3 m."""
+    seed_and_ensemble_rmse = load_script(
+        REPO / 'bench' / 'seed_ensemble.py').seed_and_ensemble_rmse
+    gt = torch.full((2, 1, 4, 4), 3.0)
+    options = {'max_depth': 30.0}
+    single, ensemble = seed_and_ensemble_rmse(gt, [gt + 1, gt - 1], options)
+    assert single == pytest.approx([1.0, 1.0]) and ensemble == pytest.approx(0.0)
+    single, ensemble = seed_and_ensemble_rmse(gt, [gt + 1, gt + 1, gt.clone()], options)
+    assert single == pytest.approx([1.0, 1.0, 0.0]) and ensemble == pytest.approx(2 / 3)
+
+
+def test_the_training_split_is_read_as_the_test_split():
+    """bench scripts' --split train: the test split reads the training recordings; the
+    config given is left as it was."""
+    from packnet_sfm.trainers.evaluation import training_split_as_test
+    from packnet_sfm.utils.config import load_config
+    cfg = load_config(REPO / 'configs' / 'echo_best_v2.yaml',
+                      ['datasets.train.path', "['data/a']", 'datasets.test.path', "['data/b']"])
+    reading_train = training_split_as_test(cfg)
+    assert reading_train.datasets.test.path == ['data/a']
+    assert reading_train.datasets.test.split == ['train']
+    assert reading_train.datasets.test.batch_size == cfg.datasets.test.batch_size
+    assert cfg.datasets.test.path == ['data/b'] and cfg.datasets.test.split == ['test']
+
+
 def test_overrides_after_the_configs_are_overrides():
     """argparse gives --configs the KEY VALUE words after it; they start at the first config
     key (known, or dotted like one), like the overrides after eval.py's --protocol."""

@@ -101,14 +101,27 @@ def evaluate(model, loader, world, device, protocols, on_first_batch=None, desc=
     return results
 
 
+def training_split_as_test(cfg):
+    """A copy of `cfg` whose test split reads the training recordings (the same datasets,
+    paths and splits), without the training's augmentation."""
+    cfg = cfg.clone()
+    cfg.defrost()
+    for key in ('dataset', 'path', 'split'):
+        cfg.datasets.test[key] = list(cfg.datasets.train[key])
+    return cfg
+
+
 @torch.no_grad()
 def split_outputs(cfg, checkpoint, split):
     """The trained model of `cfg` at `checkpoint`: its `evaluation_output` for each batch of a
-    split (EVAL_SPLITS name: test or val), on the CPU, in one process."""
+    split (EVAL_SPLITS name, test or val, or train: `training_split_as_test`), on the CPU, in
+    one process."""
     from packnet_sfm.datasets.builder import EVAL_SPLITS, build_dataset, build_loader
     from packnet_sfm.models import load_trained_model
     from packnet_sfm.trainers.distributed import SingleProcess
 
+    if split == 'train':
+        cfg, split = training_split_as_test(cfg), 'test'
     model = load_trained_model(cfg, checkpoint)
     key = EVAL_SPLITS[split]
     for batch in build_loader(cfg, key, build_dataset(cfg, key), SingleProcess()):

@@ -1,0 +1,74 @@
+"""Is a model's error seed noise or bias? For the benchmark runs of each config (one per seed),
+on a split: the mean per-image RMSE of each seed's prediction and that of the seeds' mean
+prediction (official protocol). Averaging removes what differs between seeds, so a large
+gain says the error is mostly noise of the training run (which weight averaging, dropout or
+more seeds can reduce) and a small one that it is mostly shared by every seed: bias.
+
+    python bench/seed_ensemble.py --runs OUT/held-out-rooms/runs --configs NAME ...
+                                  [--seeds 0 1 2] [--split val|test|train]
+"""
+import argparse
+from pathlib import Path
+
+import torch
+
+from packnet_sfm.datasets.builder import EVAL_SPLITS
+from packnet_sfm.trainers.evaluation import evaluation_protocols, split_outputs
+from packnet_sfm.utils.cli import run_cli
+from packnet_sfm.utils.config import load_config
+from packnet_sfm.utils.depth import compute_depth_metrics_per_image
+from packnet_sfm.utils.errors import InputError
+
+
+def mean_rmse(gt, pred, options):
+    """Mean over the images of the per-image RMSE of `pred` against `gt` [N, 1, H, W]."""
+    return float(compute_depth_metrics_per_image(gt=gt, pred=pred, **options)['rmse'].mean())
+
+
+def seed_and_ensemble_rmse(gt, predictions, options):
+    """([mean per-image RMSE of each prediction], that of their mean prediction)."""
+    single = [mean_rmse(gt, pred, options) for pred in predictions]
+    return single, mean_rmse(gt, torch.stack(predictions).mean(0), options)
+
+
+def split_prediction(checkpoint, split):
+    """(ground truth, prediction) of a checkpoint over a whole split, and its protocol."""
+    cfg = load_config(checkpoint)
+    outputs = list(split_outputs(cfg, checkpoint, split))
+    return (torch.cat([o['gt'] for o in outputs]), torch.cat([o['depth'] for o in outputs]),
+            evaluation_protocols(cfg)[cfg.evaluation.protocol])
+
+
+def seed_checkpoint(runs, config, seed):
+    """The last checkpoint of one benchmark run: RUNS/CONFIG/seed_K/*/last.ckpt."""
+    found = sorted(Path(runs).glob(f'{config}/seed_{seed}/*/last.ckpt'))
+    if not found:
+        raise InputError(f'{runs}/{config}/seed_{seed}: no */last.ckpt; run the benchmark for '
+                         'this config and seed first, or check --runs and --configs')
+    return found[0]
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('--runs', required=True, help="a benchmark's runs folder")
+    parser.add_argument('--configs', nargs='+', required=True, help='config names (folders)')
+    parser.add_argument('--seeds', nargs='+', type=int, default=[0, 1, 2])
+    parser.add_argument('--split', choices=[*EVAL_SPLITS, 'train'], default='val')
+    args = parser.parse_args()
+    torch.set_grad_enabled(False)
+    print(f'{args.split} split, seeds {" ".join(map(str, args.seeds))}: mean per-image RMSE (m)'
+          '\n\n| config | each seed | their mean | the seeds\' mean prediction | gain |\n'
+          '|---|---|---|---|---|')
+    for config in args.configs:
+        runs = [split_prediction(seed_checkpoint(args.runs, config, seed), args.split)
+                for seed in args.seeds]
+        gt, options = runs[0][0], runs[0][2]
+        single, ensemble = seed_and_ensemble_rmse(gt, [pred for _, pred, _ in runs], options)
+        mean = sum(single) / len(single)
+        print(f'| {config} | {" / ".join(f"{s:.3f}" for s in single)} | {mean:.3f} | '
+              f'{ensemble:.3f} | {100 * (ensemble / mean - 1):+.1f}% |')
+
+
+if __name__ == '__main__':
+    run_cli(main)
