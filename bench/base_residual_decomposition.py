@@ -4,13 +4,13 @@ the base alone against the RMSE of the final depth (base + residual). A collapse
 (seed 000's "residual too suppressed") shows as a mean |residual| of a few centimetres and
 equal RMSEs.
 
-    python bench/base_residual_decomposition.py RUN/last.ckpt ... [--split test|val]
+    python bench/base_residual_decomposition.py RUN/last.ckpt ... [--split test|val|train]
 """
 import argparse
 
 import torch
 
-from packnet_sfm.datasets.builder import EVAL_SPLITS
+from packnet_sfm.datasets.builder import ANALYSIS_SPLITS
 from packnet_sfm.trainers.evaluation import evaluation_protocols, split_outputs
 from packnet_sfm.utils.cli import run_cli
 from packnet_sfm.utils.config import load_config
@@ -41,7 +41,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('checkpoints', nargs='+')
-    parser.add_argument('--split', choices=EVAL_SPLITS, default='test')
+    parser.add_argument('--split', choices=ANALYSIS_SPLITS, default='test')
     args = parser.parse_args()
     print('| checkpoint | mean abs residual (m) | RMSE base (m) | RMSE final (m) |\n'
           '|---|---|---|---|')

@@ -11,7 +11,7 @@ import argparse
 
 import torch
 
-from packnet_sfm.datasets.builder import EVAL_SPLITS
+from packnet_sfm.datasets.builder import ANALYSIS_SPLITS
 from packnet_sfm.trainers.evaluation import split_outputs
 from packnet_sfm.utils.cli import run_cli
 from packnet_sfm.utils.config import load_config
@@ -45,7 +45,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('checkpoints', nargs='+')
-    parser.add_argument('--split', choices=[*EVAL_SPLITS, 'train'], default='test')
+    parser.add_argument('--split', choices=ANALYSIS_SPLITS, default='test')
     parser.add_argument('--edges', nargs='+', type=float, default=[2.0, 4.0, 6.0],
                         help='band edges in metres, increasing')
     args = parser.parse_args()

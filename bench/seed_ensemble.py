@@ -12,7 +12,7 @@ from pathlib import Path
 
 import torch
 
-from packnet_sfm.datasets.builder import EVAL_SPLITS
+from packnet_sfm.datasets.builder import ANALYSIS_SPLITS
 from packnet_sfm.trainers.evaluation import evaluation_protocols, split_outputs
 from packnet_sfm.utils.cli import run_cli
 from packnet_sfm.utils.config import load_config
@@ -54,7 +54,7 @@ def main():
     parser.add_argument('--runs', required=True, help="a benchmark's runs folder")
     parser.add_argument('--configs', nargs='+', required=True, help='config names (folders)')
     parser.add_argument('--seeds', nargs='+', type=int, default=[0, 1, 2])
-    parser.add_argument('--split', choices=[*EVAL_SPLITS, 'train'], default='val')
+    parser.add_argument('--split', choices=ANALYSIS_SPLITS, default='val')
     args = parser.parse_args()
     torch.set_grad_enabled(False)
     print(f'{args.split} split, seeds {" ".join(map(str, args.seeds))}: mean per-image RMSE (m)'

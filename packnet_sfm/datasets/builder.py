@@ -19,6 +19,7 @@ from packnet_sfm.utils.seed import seed_worker
 DATASETS = 'packnet_sfm.datasets'
 SPLIT_KEYS = ('train', 'validation', 'test')
 EVAL_SPLITS = {'test': 'test', 'val': 'validation'}    # --split NAME of the scripts: split key
+ANALYSIS_SPLITS = (*EVAL_SPLITS, 'train')   # what trainers/evaluation.split_outputs reads
 LOADER_KEYS = ('dataset', 'path', 'split', 'batch_size', 'num_workers', 'shuffle',
                'on_bad_sample', 'persistent_workers', 'prefetch_factor')
 

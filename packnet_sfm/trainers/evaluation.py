@@ -114,8 +114,8 @@ def training_split_as_test(cfg):
 @torch.no_grad()
 def split_outputs(cfg, checkpoint, split):
     """The trained model of `cfg` at `checkpoint`: its `evaluation_output` for each batch of a
-    split (EVAL_SPLITS name, test or val, or train: `training_split_as_test`), on the CPU, in
-    one process."""
+    split (an ANALYSIS_SPLITS name: test, val, or train through `training_split_as_test`), on
+    the CPU, in one process."""
     from packnet_sfm.datasets.builder import EVAL_SPLITS, build_dataset, build_loader
     from packnet_sfm.models import load_trained_model
     from packnet_sfm.trainers.distributed import SingleProcess
