@@ -15,7 +15,7 @@ image pixels through its skips, which has no physical meaning. Here:
    and folded into the same tokens. Each token gets a sinusoidal encoding of its distance
    in metres, and a Transformer encoder lets the tokens see each other (the direct sound,
    the first echo, the reverberation tail).
-2. Pixel queries. A `query_grid` x `query_grid` grid of learned queries (one per image patch,
+2. Pixel queries. A `query_rows` x `query_grid` grid of learned queries (one per image patch,
    with a 2-D position encoding) attends to the delay tokens, and to each other, through a
    Transformer decoder: every patch picks the delays, hence the distances, it sees.
 3. Log depth. The query grid becomes a map of log depth, refined twice (2x upsampling, a
@@ -28,7 +28,7 @@ image pixels through its skips, which has no physical meaning. Here:
    pointer starts at a prior over columns that decays like exp(-d / prior_depth), so the
    first prediction is still about prior_depth.
 
-forward(audio) -> {'depth': [full resolution, then query_grid * 4, * 2, * 1]} (finest first;
+forward(audio) -> {'depth': [full resolution, then the query grid * 4, * 2, * 1]} (finest first;
 the full-resolution map is the finest refinement upsampled bilinearly), for multi-scale
 supervision (`model.loss.supervised_num_scales`). 91,235 parameters with the defaults
 (tests/test_echo_delay_net.py).
@@ -101,7 +101,9 @@ class EchoDelayNet(nn.Module):
     ----------
     channels : width of the delay tokens and pixel queries.
     freq_bins : frequency bands left after the frequency-strided convolutions.
-    query_grid : side of the grid of pixel queries.
+    query_grid : columns of the grid of pixel queries.
+    query_rows : its rows; 0: as many as columns. Two ears tell azimuth far better than
+        elevation, so the columns may outnumber the rows.
     encoder_layers, decoder_layers, num_heads : the Transformer encoder over delays and the
         decoder of the queries.
     dropout : dropout in the Transformer layers (attention weights and MLPs).
@@ -119,7 +121,7 @@ class EchoDelayNet(nn.Module):
 
     input_keys = ('audio',)
 
-    def __init__(self, channels=32, freq_bins=8, query_grid=16, encoder_layers=2,
+    def __init__(self, channels=32, freq_bins=8, query_grid=16, query_rows=0, encoder_layers=2,
                  decoder_layers=2, num_heads=4, dropout=0.0, refine_channels=16,
                  norm='batch', interaural=False, readout='log', prior_depth=2.0,
                  max_depth=1.0, depth_scale=1.0):
@@ -134,7 +136,8 @@ class EchoDelayNet(nn.Module):
         if norm == 'group' and (channels % GROUPS or refine_channels % GROUPS):
             raise ConfigError(f'{KEY}.norm group needs channels ({channels}) and '
                               f'refine_channels ({refine_channels}) divisible by {GROUPS}')
-        self.freq_bins, self.query_grid = freq_bins, query_grid
+        self.freq_bins = freq_bins
+        self.query_grid = (query_rows or query_grid, query_grid)
         self.range_m = max_depth * depth_scale       # distance the last time column reaches
         self.log_prior = math.log(prior_in_units(prior_depth, max_depth, depth_scale,
                                                  f'{KEY}.prior_depth'))
@@ -151,7 +154,7 @@ class EchoDelayNet(nn.Module):
             transformer_layer(nn.TransformerEncoderLayer, channels, num_heads, dropout),
             encoder_layers,
             enable_nested_tensor=False)
-        self.queries = nn.Parameter(0.02 * torch.randn(query_grid * query_grid, channels))
+        self.queries = nn.Parameter(0.02 * torch.randn(math.prod(self.query_grid), channels))
         self.pixel_decoder = nn.TransformerDecoder(
             transformer_layer(nn.TransformerDecoderLayer, channels, num_heads, dropout),
             decoder_layers)
@@ -191,12 +194,13 @@ class EchoDelayNet(nn.Module):
         return tokens + distance_encoding(distances, tokens.shape[-1]).to(tokens.dtype)
 
     def query_map(self, memory):
-        """The pixel queries after attending to the delay tokens, as [B, channels, G, G]."""
-        batch, channels, grid = memory.shape[0], memory.shape[-1], self.query_grid
-        queries = self.queries + sinusoidal_encoding_2d(channels, grid, grid, memory.device,
-                                                        memory.dtype)
+        """The pixel queries after attending to the delay tokens, as [B, channels, rows,
+        columns]."""
+        batch, channels = memory.shape[0], memory.shape[-1]
+        queries = self.queries + sinusoidal_encoding_2d(channels, *self.query_grid,
+                                                        memory.device, memory.dtype)
         decoded = self.query_norm(self.pixel_decoder(queries.expand(batch, -1, -1), memory))
-        return decoded.transpose(1, 2).reshape(batch, channels, grid, grid)
+        return decoded.transpose(1, 2).reshape(batch, channels, *self.query_grid)
 
     def log_depths(self, features, memory):
         """Log depth (over the prior) at the query grid and each refinement, coarsest first."""
@@ -240,14 +244,14 @@ class DelayReadout(nn.Module):
         self.prior = prior
 
     def forward(self, features, memory, reach):
-        """features [B, C, G, G], memory [B, T, C] -> [B, 1, G, G]; `reach`: the distance of
-        the last column, in the network's units."""
-        batch, channels, grid, _ = features.shape
+        """features [B, C, rows, columns], memory [B, T, C] -> [B, 1, rows, columns];
+        `reach`: the distance of the last column, in the network's units."""
+        batch, channels, *grid = features.shape
         queries = self.point(features.flatten(2).transpose(1, 2))
         distances = column_distances(memory.shape[1], reach, memory.device)
         logits = queries @ memory.transpose(1, 2) / math.sqrt(channels) - distances / self.prior
         expected = logits.softmax(dim=-1) @ distances.to(logits.dtype)
-        return (expected.log() - math.log(self.prior)).reshape(batch, 1, grid, grid)
+        return (expected.log() - math.log(self.prior)).reshape(batch, 1, *grid)
 
 
 def upsample(x):
