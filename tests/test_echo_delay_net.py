@@ -41,6 +41,18 @@ def changed_keys(path, base):
     return {key: config[key] for key in config if config[key] != reference[key]}
 
 
+def test_the_query_grid_may_have_more_columns_than_rows():
+    """bench/configs/echo_best_v2_azimuth.yaml: the same 256 queries as 8 rows x 32 columns,
+    the same parameters, maps refined to 32 x 128 (with either readout)."""
+    cfg = load_config('bench/configs/echo_best_v2_azimuth.yaml').model.depth_net.EchoDelayNet
+    for readout, parameters in (('log', PINNED_PARAMETERS), ('delays', 92_291)):
+        net = EchoDelayNet(**{**cfg, 'readout': readout}, max_depth=30.0)
+        assert sum(p.numel() for p in net.parameters()) == parameters
+        depths = net(torch.randn(2, 2, 128, 128))['depth']
+        assert [tuple(d.shape[-2:]) for d in depths] == [(128, 128), (32, 128), (16, 64),
+                                                         (8, 32)]
+
+
 def test_the_benchmark_ablations_change_one_thing_each():
     """bench/configs: echo_best_v2's variants (the 64-channel first version and its own
     variants), the U-Net baseline with the mirror, and the Base+Residual tuning variants."""
@@ -63,6 +75,9 @@ def test_the_benchmark_ablations_change_one_thing_each():
             ('freq16', BEST_CONFIG, {net + 'freq_bins': 16}),
             ('lr5e-4', BEST_CONFIG, {'model.optimizer.lr': 0.0005}),
             ('wd05', BEST_CONFIG, {'model.optimizer.weight_decay': 0.05}),
+            ('lr2e-3', BEST_CONFIG, {'model.optimizer.lr': 0.002}),
+            ('lr2e-3_ema', 'bench/configs/echo_best_v2_lr2e-3.yaml', {'arch.ema_decay': 0.99}),
+            ('azimuth', BEST_CONFIG, {net + 'query_grid': 32, net + 'query_rows': 8}),
             ('gcc', BEST_CONFIG, {net + 'interaural': True,
                                   'datasets.batvision.audio_format': 'mel_spectrogram_gcc'}),
             ('wide', BEST_CONFIG, {net + 'channels': 64}),
