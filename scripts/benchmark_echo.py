@@ -54,9 +54,11 @@ from packnet_sfm.trainers.run import run_name  # noqa: E402
 from packnet_sfm.utils.benchmark import (  # noqa: E402
     FloorPredictor,
     depth_floors,
+    machine_description,
     mean_std,
     paired_difference,
     relative_by_location,
+    usable_cores,
 )
 from packnet_sfm.utils.checkpoint import load_checkpoint  # noqa: E402
 from packnet_sfm.utils.cli import run_cli  # noqa: E402
@@ -101,6 +103,7 @@ class RunResult:
     per_image: dict     # {split: {protocol: {image: rmse}}}
     seconds: float      # training wall time over every session of the run
     epochs_timed: int   # epochs trained in those sessions
+    machines: tuple     # machine_description() of each machine that trained it
     val_rmse: dict      # {epoch: validation rmse}
 
 
@@ -204,9 +207,9 @@ def plan_runs(args, data):
 def parallelism(jobs, runs):
     """(jobs, threads per job): by default one job per core (at most one per run), and the
     cores shared evenly between the jobs."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else os.cpu_count()
-    jobs = jobs or max(1, min(runs, cores or 1))
-    return jobs, max(1, (cores or 1) // jobs)
+    cores = usable_cores()
+    jobs = jobs or max(1, min(runs, cores))
+    return jobs, max(1, cores // jobs)
 
 
 def run_logged(run, command, threads):
@@ -253,7 +256,8 @@ def check_same_experiment(run):
 
 def train_run(run, threads):
     """Train a run to its epochs: a finished run is kept, an interrupted one resumed from its
-    last.ckpt, a folder without one started over. Adds the time to the run's timing file."""
+    last.ckpt, a folder without one started over. Adds the time and the machine to the run's
+    timing file."""
     epochs, done = run.cfg.arch.max_epochs, 0
     if run.checkpoint.is_file():
         check_same_experiment(run)
@@ -270,12 +274,15 @@ def train_run(run, threads):
     seconds = run_logged(run, command, threads)
     timing = read_timing(run.folder)
     (run.folder / TIMING_FILE).write_text(json.dumps(
-        {'seconds': timing['seconds'] + seconds, 'epochs': timing['epochs'] + epochs - done}))
+        {'seconds': timing['seconds'] + seconds, 'epochs': timing['epochs'] + epochs - done,
+         'machines': sorted({*timing['machines'], machine_description()})}))
 
 
 def read_timing(folder):
+    """{'seconds', 'epochs', 'machines'} of a run's training sessions (none yet: 0, 0, [])."""
     path = Path(folder) / TIMING_FILE
-    return json.loads(path.read_text()) if path.is_file() else {'seconds': 0.0, 'epochs': 0}
+    timing = json.loads(path.read_text()) if path.is_file() else {'seconds': 0.0, 'epochs': 0}
+    return {'machines': [], **timing}
 
 
 def evaluate_run(run, threads):
@@ -311,6 +318,7 @@ def train_and_evaluate(run, threads):
                    for split in EVAL_SPLITS},
         seconds=timing['seconds'] if timing['epochs'] else math.nan,
         epochs_timed=timing['epochs'],
+        machines=tuple(timing['machines']),
         val_rmse={record['epoch']: record['rmse'] for record in read_val_metrics(run.folder)
                   if 'rmse' in record})
 
@@ -514,6 +522,19 @@ def settings_lines(args, data, runs, jobs, threads):
             f'settings of {runs[0].label}.']
 
 
+def machines_line(results):
+    """Which machines trained the runs, as a Markdown line; a warning when they are several,
+    since the same data and seeds give other numbers on another machine."""
+    machines = sorted({machine for result in results for machine in result.machines})
+    if len(machines) <= 1:
+        return f'Trained on: {machines[0] if machines else "not recorded"}.'
+    by_machine = [f'{machine} ({sum(machine in r.machines for r in results)} runs)'
+                  for machine in machines]
+    return (f'Trained on {len(machines)} machines: {"; ".join(by_machine)}. The same data and '
+            f'seeds give other numbers on another machine: compare configs trained on one, '
+            f'in a fresh --out.')
+
+
 def plot_validation(entries_results, floors, path):
     """Validation RMSE per epoch: mean over seeds and a band of one std, one line per
     config; the floors as grey horizontal lines."""
@@ -567,7 +588,8 @@ def main(argv=None):
                 for name in floors['test']]
     paired = comparisons(entries)
     args.out.mkdir(parents=True, exist_ok=True)
-    report = markdown_report(entries, paired, settings_lines(args, data, runs, jobs, threads))
+    settings = [*settings_lines(args, data, runs, jobs, threads), '', machines_line(results)]
+    report = markdown_report(entries, paired, settings)
     markdown, table, plot = (args.out / f'{args.report}{suffix}'
                              for suffix in ('.md', '.csv', '_val_rmse.png'))
     markdown.write_text(report)

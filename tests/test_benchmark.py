@@ -14,6 +14,7 @@ import torch
 from packnet_sfm.utils.benchmark import (
     FloorPredictor,
     depth_floors,
+    machine_description,
     mean_std,
     paired_bootstrap,
     paired_difference,
@@ -115,14 +116,14 @@ def test_floors_from_training_depth():
     torch.testing.assert_close(output['gt'], depth * 10 * valid)
 
 
-def result(label, seed, rmse, per_image, seconds=10.0):
+def result(label, seed, rmse, per_image, seconds=10.0, machines=('cpu A',)):
     run = benchmark.Run(label, Path(f'{label}.yaml'), seed, [], None, Path(f'{label}/{seed}'))
     metrics = {p: {'rmse': rmse, 'abs_rel': 0.5, 'a1': 0.25} for p in benchmark.PROTOCOLS}
     return benchmark.RunResult(
         run=run, metrics={split: metrics for split in benchmark.EVAL_SPLITS},
         per_image={split: {p: per_image for p in benchmark.PROTOCOLS}
                    for split in benchmark.EVAL_SPLITS},
-        seconds=seconds, epochs_timed=2, val_rmse={1: rmse})
+        seconds=seconds, epochs_timed=2, machines=machines, val_rmse={1: rmse})
 
 
 def test_report_rows_of_a_fabricated_run_table():
@@ -147,6 +148,18 @@ def test_report_rows_of_a_fabricated_run_table():
     echo_test = dict(zip(header, csv_rows[1]))
     assert echo_test['split'] == 'test' and echo_test['batvision_rmse_std'] == math.sqrt(2)
     assert echo_test['batvision_published_rmse_diff_high'] == 4.0
+
+
+def test_the_report_names_the_machines_and_warns_when_runs_mix_them():
+    one = [result('unet', 0, 1.0, {'x': 1.0}), result('echo', 0, 2.0, {'x': 1.0})]
+    assert benchmark.machines_line(one) == 'Trained on: cpu A.'
+    mixed = one + [result('echo', 1, 2.0, {'x': 1.0}, machines=('gpu B',)),
+                   result('echo', 2, 2.0, {'x': 1.0}, machines=('cpu A', 'gpu B'))]
+    line = benchmark.machines_line(mixed)
+    assert line.startswith('Trained on 2 machines: cpu A (3 runs); gpu B (2 runs). ')
+    assert 'compare configs trained on one' in line
+    assert benchmark.machines_line([result('unet', 0, 1.0, {'x': 1.0}, machines=())]) == (
+        'Trained on: not recorded.')
 
 
 def test_error_by_depth_sums_each_band_of_true_depth():
@@ -233,6 +246,7 @@ def test_benchmark_writes_table_csv_and_plot(finished):
         assert rows == names + names[1:] + names[1:]
         assert '| model | Room001 | lower in |' in section     # the one held-out room
     assert 'held-out-rooms' in report and '2 seed(s)' in report
+    assert f'Trained on: {machine_description()}.' in report
     with open(finished / 'benchmark.csv', newline='') as file:
         table = list(csv.DictReader(file))
     assert [(row['split'], row['model']) for row in table] == [

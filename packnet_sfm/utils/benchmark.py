@@ -1,13 +1,40 @@
 """Statistics of a benchmark of depth models trained with several seeds (scripts/benchmark_echo.py):
 mean and standard deviation over seeds, the paired per-image bootstrap of a difference, the
 difference location by location, and the floors a model must beat (the constant and the
-per-pixel-mean predictors)."""
+per-pixel-mean predictors); and the machine the runs were trained on."""
 import math
+import os
+import platform
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
+
+
+def usable_cores():
+    """CPU cores this process may run on."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else os.cpu_count()
+    return cores or 1
+
+
+def cpu_model():
+    """The CPU's model name (/proc/cpuinfo on Linux, else what `platform` knows)."""
+    cpuinfo = Path('/proc/cpuinfo')
+    if cpuinfo.is_file():
+        for line in cpuinfo.read_text().splitlines():
+            if line.startswith('model name'):
+                return line.split(':', 1)[1].strip()
+    return platform.processor() or platform.machine()
+
+
+def machine_description():
+    """The CUDA device's name (else the CPU's model), the usable cores and torch's version:
+    what a run was trained and timed on. The same data and seeds repeat to the digit on one
+    machine, not across machines (other kernels round differently)."""
+    device = torch.cuda.get_device_name() if torch.cuda.is_available() else cpu_model()
+    return f'{device}, {usable_cores()} cores, torch {torch.__version__}'
 
 
 def mean_std(values):
