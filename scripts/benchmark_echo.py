@@ -526,13 +526,17 @@ def machines_line(results):
     """Which machines trained the runs, as a Markdown line; a warning when they are several,
     since the same data and seeds give other numbers on another machine."""
     machines = sorted({machine for result in results for machine in result.machines})
-    if len(machines) <= 1:
-        return f'Trained on: {machines[0] if machines else "not recorded"}.'
+    if not machines:
+        return 'Trained on: not recorded.'
+    unrecorded = sum(not result.machines for result in results)
+    unrecorded = f' ({unrecorded} of {len(results)} runs not recorded)' if unrecorded else ''
+    if len(machines) == 1:
+        return f'Trained on: {machines[0]}{unrecorded}.'
     by_machine = [f'{machine} ({sum(machine in r.machines for r in results)} runs)'
                   for machine in machines]
-    return (f'Trained on {len(machines)} machines: {"; ".join(by_machine)}. The same data and '
-            f'seeds give other numbers on another machine: compare configs trained on one, '
-            f'in a fresh --out.')
+    return (f'Trained on {len(machines)} machines: {"; ".join(by_machine)}{unrecorded}. The '
+            f'same data and seeds give other numbers on another machine: compare configs '
+            f'trained on one, in a fresh --out.')
 
 
 def plot_validation(entries_results, floors, path):

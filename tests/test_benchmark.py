@@ -158,8 +158,10 @@ def test_the_report_names_the_machines_and_warns_when_runs_mix_them():
     line = benchmark.machines_line(mixed)
     assert line.startswith('Trained on 2 machines: cpu A (3 runs); gpu B (2 runs). ')
     assert 'compare configs trained on one' in line
-    assert benchmark.machines_line([result('unet', 0, 1.0, {'x': 1.0}, machines=())]) == (
-        'Trained on: not recorded.')
+    unrecorded = result('unet', 1, 1.0, {'x': 1.0}, machines=())
+    assert benchmark.machines_line([unrecorded]) == 'Trained on: not recorded.'
+    assert benchmark.machines_line(one + [unrecorded]) == ('Trained on: cpu A (1 of 3 runs not '
+                                                           'recorded).')
 
 
 def test_error_by_depth_sums_each_band_of_true_depth():
