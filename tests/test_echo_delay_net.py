@@ -78,6 +78,7 @@ def test_the_benchmark_ablations_change_one_thing_each():
             ('lr2e-3', BEST_CONFIG, {'model.optimizer.lr': 0.002}),
             ('lr2e-3_ema', 'bench/configs/echo_best_v2_lr2e-3.yaml', {'arch.ema_decay': 0.99}),
             ('azimuth', BEST_CONFIG, {net + 'query_grid': 32, net + 'query_rows': 8}),
+            ('one_scale', BEST_CONFIG, {'model.loss.supervised_num_scales': 1}),
             ('gcc', BEST_CONFIG, {net + 'interaural': True,
                                   'datasets.batvision.audio_format': 'mel_spectrogram_gcc'}),
             ('wide', BEST_CONFIG, {net + 'channels': 64}),
