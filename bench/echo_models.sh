@@ -2,7 +2,7 @@
 # The README's "Echo models, measured" figures: every seed claim and the best echo model on
 # simulated V2 (12 rooms x 70 recordings, data seed 0), 3 seeds each, 20 epochs, 128x128.
 #   bash bench/echo_models.sh [same|held|held10|held_log|held24|distill|tune|all] [OUT]
-#   (all: seven hours on 2 cores)
+#   (all: about nine hours on 2 cores)
 # JOBS runs at once (default 2, one per core here; on a GPU machine, what the GPU holds),
 # EPOCHS (default 20; fewer for a quick check of the script) and
 # PYTHON (default .venv/bin/python) may be set in the environment.
