@@ -172,6 +172,27 @@ def test_error_by_depth_sums_each_band_of_true_depth():
     assert sums.tolist() == [[1, 1, 1, 2], [1, 1, 4, 20], [1, -1, 2, -6]]
 
 
+def test_error_by_depth_groups_the_images_and_prices_each_band():
+    """bench/error_by_depth.py: each image's pixels go to its location's sums (pixels without
+    ground truth left out), or all to one group; each band's cost is the mean per-image RMSE
+    were it exact; a dataset without locations gives one line."""
+    script = load_script(REPO / 'bench' / 'error_by_depth.py')
+    gt = torch.tensor([[[[1.0, 7.0]]], [[[3.0, 0.0]]], [[[8.0, 1.0]]]])
+    depth = torch.tensor([[[[2.0, 3.0]]], [[[3.0, 5.0]]], [[[6.0, 1.0]]]])
+    outputs = [{'gt': gt, 'depth': depth, 'location': ['Room001', 'Room000', 'Room001']}]
+    groups = script.summarise(script.image_band_sums(outputs, [6.0], True, 'run'))
+    assert list(groups) == ['Room000', 'Room001']
+    rmse, bands = groups['Room001']             # images: errors (+1, -4) and (-2, 0)
+    assert rmse == pytest.approx((math.sqrt(17 / 2) + math.sqrt(2)) / 2)
+    assert bands[0] == pytest.approx((0.5, 1 / 21, 0.5, (math.sqrt(16 / 2) + math.sqrt(4 / 2)) / 2))
+    assert bands[1] == pytest.approx((0.5, 20 / 21, -3.0, (math.sqrt(1 / 2) + 0) / 2))
+    assert groups['Room000'] == (0.0, [(1.0, 0.0, 0.0, 0.0), (0.0, 0.0, 0.0, 0.0)])
+    whole = script.summarise(script.image_band_sums(outputs, [6.0], False, 'run'))
+    assert list(whole) == ['all'] and whole['all'][1][1][:3] == pytest.approx((2 / 5, 20 / 21, -3))
+    with pytest.raises(InputError, match='run names no locations'):
+        list(script.image_band_sums([{**outputs[0], 'location': None}], [6.0], True, 'run'))
+
+
 def test_seed_ensemble_averages_the_seeds_predictions():
     """bench/seed_ensemble.py: two seeds wrong by +-1 m everywhere have RMSE 1 each and
     their mean prediction is exact; a third, right seed moves the mean prediction by 1/3 m."""

@@ -115,7 +115,8 @@ def training_split_as_test(cfg):
 def split_outputs(cfg, checkpoint, split):
     """The trained model of `cfg` at `checkpoint`: its `evaluation_output` for each batch of a
     split (an ANALYSIS_SPLITS name: test, val, or train through `training_split_as_test`), on
-    the CPU, in one process."""
+    the CPU, in one process; with the batch's 'location' list (None where the dataset names
+    none)."""
     from packnet_sfm.datasets.builder import EVAL_SPLITS, build_dataset, build_loader
     from packnet_sfm.models import load_trained_model
     from packnet_sfm.trainers.distributed import SingleProcess
@@ -125,7 +126,8 @@ def split_outputs(cfg, checkpoint, split):
     model = load_trained_model(cfg, checkpoint)
     key = EVAL_SPLITS[split]
     for batch in build_loader(cfg, key, build_dataset(cfg, key), SingleProcess()):
-        yield model.evaluation_output(to_device(batch, 'cpu'))
+        yield {**model.evaluation_output(to_device(batch, 'cpu')),
+               'location': batch.get('location')}
 
 
 def batch_indices(batch, indices, position):
