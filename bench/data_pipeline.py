@@ -23,6 +23,7 @@ from packnet_sfm.datasets.BatvisionV2Dataset import BatvisionV2Dataset
 from packnet_sfm.datasets.cache import CachedDataset
 from packnet_sfm.datasets.synthetic import generate_batvision
 from packnet_sfm.networks.layers.audio_frontend import AudioFrontEnd
+from packnet_sfm.utils.benchmark import machine_description
 
 MAX_DEPTH = 30.0
 IMAGE_SIZE = 256
@@ -141,6 +142,7 @@ def main():
                 consume=lambda batch: frontend(batch['audio'])),
         }
 
+    print(f'machine: {machine_description()}')
     print(f'data: {args.data or "generated"} ({args.split}, {len(ours)} recordings), V2 '
           f'spectrogram {IMAGE_SIZE}x{IMAGE_SIZE}, preprocessing official, batch '
           f'{args.batch_size}, 1 loader worker (one core)')

@@ -17,6 +17,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from packnet_sfm.utils.benchmark import machine_description
+
 REPO = Path(__file__).resolve().parents[1]
 BEFORE_SPEED_UP = '7b1e01f21c54282d07597e8bd090629ecfbc205c'
 
@@ -88,6 +90,7 @@ def main():
 
     identical = {'v2': runs['current'][0]['hashes'] == runs['reference'][0]['hashes'],
                  'v1': v1['current']['hashes'] == v1['reference']['hashes']}
+    print(f'machine: {machine_description()}')
     print(f'V2 generation, {args.locations} locations x {args.per_location} samples, seed '
           f'{args.seed}, 1 worker pinned to CPU {cpu}; best (median) of {args.repeats} runs')
     print(f'{"":32s}{"samples/s":>16s}{"per CPU second":>18s}')

@@ -18,6 +18,7 @@ import torch
 from packnet_sfm.datasets.builder import depth_units
 from packnet_sfm.models import build_model
 from packnet_sfm.models.deploy import DepthPredictor, export
+from packnet_sfm.utils.benchmark import machine_description
 from packnet_sfm.utils.config import load_config
 
 NETWORKS = {'seed V2 U-Net (unet_256 ngf 64)': 'configs/train_unet_batvision_v2.yaml',
@@ -44,6 +45,7 @@ def main():
     torch.set_num_threads(args.threads)
     options = onnxruntime.SessionOptions()
     options.intra_op_num_threads = args.threads
+    print(f'machine: {machine_description()}')
     print(f'batch 1, waveform -> depth, {args.threads} threads, median of {args.runs} runs')
     with tempfile.TemporaryDirectory() as scratch:
         for name, config in NETWORKS.items():

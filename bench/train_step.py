@@ -19,6 +19,7 @@ from torch import nn
 from packnet_sfm.datasets.synthetic import generate_batvision
 from packnet_sfm.trainers.distributed import SingleProcess
 from packnet_sfm.trainers.trainer import Trainer
+from packnet_sfm.utils.benchmark import machine_description
 from packnet_sfm.utils.config import load_config
 
 SIZES = {'small': ('unet_128', 32, 16, 128), 'large': ('unet_256', 64, 8, 256)}
@@ -117,7 +118,7 @@ def main():
     parser.add_argument('--compile', action='store_true', help='also time arch.compile')
     args = parser.parse_args()
     device = torch.device('cuda' if torch.cuda.is_available() else 'cpu')
-    print(f'device: {device}, {torch.get_num_threads()} threads')
+    print(f'device: {device} ({machine_description()}), {torch.get_num_threads()} threads')
     with tempfile.TemporaryDirectory() as scratch:
         for name in args.sizes:
             compare(scratch, name, args, device)
