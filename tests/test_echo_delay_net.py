@@ -5,6 +5,7 @@ import math
 
 import pytest
 import torch
+from torch import nn
 
 from packnet_sfm.networks.depth.EchoDelayNet import DelayReadout, EchoDelayNet, distance_encoding
 from packnet_sfm.networks.layers.audio_frontend import (
@@ -79,6 +80,7 @@ def test_the_benchmark_ablations_change_one_thing_each():
             ('lr2e-3_ema', 'bench/configs/echo_best_v2_lr2e-3.yaml', {'arch.ema_decay': 0.99}),
             ('azimuth', BEST_CONFIG, {net + 'query_grid': 32, net + 'query_rows': 8}),
             ('one_scale', BEST_CONFIG, {'model.loss.supervised_num_scales': 1}),
+            ('band_norm', BEST_CONFIG, {net + 'band_norm': True}),
             ('gcc', BEST_CONFIG, {net + 'interaural': True,
                                   'datasets.batvision.audio_format': 'mel_spectrogram_gcc'}),
             ('wide', BEST_CONFIG, {net + 'channels': 64}),
@@ -430,3 +432,22 @@ def test_validation_scores_the_mirrored_batch_with_test_time_mirror(tiny_config)
     trainer.validate(epoch=0)
     assert len(seen) == 2 * sum(len(loader) for loader in trainer.val_loaders.values())
     assert torch.equal(seen[1]['audio'], seen[0]['audio'].flip(1))
+
+
+def test_band_norm_takes_out_a_colouring_shared_by_the_ears_and_keeps_their_difference():
+    """EchoDelayNet.band_norm: an affine change of each frequency row, the same in both ears
+    (a response of the rig), leaves the depth as it was; without band_norm it does not, and a
+    level change in one ear changes the depth with it."""
+    torch.manual_seed(0)
+    audio = torch.randn(2, 2, 32, 32)
+    gain, offset = torch.rand(1, 1, 32, 1) + 0.5, torch.randn(1, 1, 32, 1)
+    for band_norm in (True, False):
+        net = EchoDelayNet(channels=16, num_heads=2, band_norm=band_norm, max_depth=30.0).eval()
+        with torch.no_grad():
+            for head in net.heads:
+                nn.init.normal_(head.weight, std=0.1)
+            depth = net(audio)['depth'][0]
+            coloured = net(gain * audio + offset)['depth'][0]
+            one_ear = net(audio * torch.tensor([2.0, 1.0])[None, :, None, None])['depth'][0]
+        assert torch.allclose(coloured, depth, atol=1e-5) == band_norm
+        assert (one_ear - depth).abs().max() > 1e-3

@@ -6,10 +6,14 @@ metres: the loaders cut the recording to the echo time of max_depth), and which 
 louder says on which side the surface is. The U-Net instead aligns time-frequency pixels with
 image pixels through its skips, which has no physical meaning. Here:
 
-1. Delay tokens. 2-D convolutions that stride over frequency only read each ear's spectrum
-   and the interaural level differences band by band, then frequency is pooled to
-   `freq_bins` bands and folded into channels: one token per time column, the delay axis
-   kept whole. With `interaural`, a third input channel holds the interaural correlation
+1. Delay tokens. With `band_norm`, each frequency row of the spectrograms is first
+   standardised over time and both ears (one mean and deviation per row, shared by the ears
+   so their level differences stay): a response of the speaker, microphones or ears that
+   colours every path alike is taken out, as cepstral mean and variance normalisation does
+   for a microphone in speech. 2-D convolutions that stride over frequency only read each
+   ear's spectrum and the interaural level differences band by band, then frequency is
+   pooled to `freq_bins` bands and folded into channels: one token per time column, the
+   delay axis kept whole. With `interaural`, a third input channel holds the interaural correlation
    per frame (audio_format mel_spectrogram_gcc: the time difference between the ears, hence
    the direction), read the same way by convolutions of its own that stride over the lags,
    and folded into the same tokens. Each token gets a sinusoidal encoding of its distance
@@ -39,7 +43,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from packnet_sfm.datasets.audio import EARS
+from packnet_sfm.datasets.audio import EARS, NORM_EPS
 from packnet_sfm.networks.layers.attention import sinusoidal_encoding_2d
 from packnet_sfm.networks.layers.depth_prior import prior_in_units
 from packnet_sfm.utils.config import ConfigError
@@ -115,6 +119,8 @@ class EchoDelayNet(nn.Module):
     readout : how the query grid becomes depth: 'log' (a 1x1 convolution regresses log depth)
         or 'delays' (the expected distance of the delay columns each query points at, times
         that regressed factor).
+    band_norm : standardise each frequency row of the ears' spectrograms over time and both
+        ears first (the rig's spectral colouring out).
     prior_depth : the depth (metres) every pixel starts at: the training split's mean depth.
     max_depth, depth_scale : the largest depth in the network's units, and metres per unit.
     """
@@ -123,8 +129,8 @@ class EchoDelayNet(nn.Module):
 
     def __init__(self, channels=32, freq_bins=8, query_grid=16, query_rows=0, encoder_layers=2,
                  decoder_layers=2, num_heads=4, dropout=0.0, refine_channels=16,
-                 norm='batch', interaural=False, readout='log', prior_depth=2.0,
-                 max_depth=1.0, depth_scale=1.0):
+                 norm='batch', interaural=False, readout='log', band_norm=False,
+                 prior_depth=2.0, max_depth=1.0, depth_scale=1.0):
         super().__init__()
         if channels % 4 or channels % num_heads:
             raise ConfigError(f'{KEY}.channels ({channels}) must be divisible by 4 and by '
@@ -137,6 +143,7 @@ class EchoDelayNet(nn.Module):
             raise ConfigError(f'{KEY}.norm group needs channels ({channels}) and '
                               f'refine_channels ({refine_channels}) divisible by {GROUPS}')
         self.freq_bins = freq_bins
+        self.band_norm = band_norm
         self.query_grid = (query_rows or query_grid, query_grid)
         self.range_m = max_depth * depth_scale       # distance the last time column reaches
         self.log_prior = math.log(prior_in_units(prior_depth, max_depth, depth_scale,
@@ -184,7 +191,8 @@ class EchoDelayNet(nn.Module):
 
     def delay_tokens(self, audio):
         """[B, T, channels]: one token per time column, with its distance encoded."""
-        rows = [self.spectral(audio[:, :EARS])]
+        ears = audio[:, :EARS]
+        rows = [self.spectral(standardise_bands(ears) if self.band_norm else ears)]
         if self.lags is not None:
             rows.append(self.lags(audio[:, EARS:]))
         pooled = [F.adaptive_avg_pool2d(r, (self.freq_bins, r.shape[-1])).flatten(1, 2)
@@ -252,6 +260,13 @@ class DelayReadout(nn.Module):
         logits = queries @ memory.transpose(1, 2) / math.sqrt(channels) - distances / self.prior
         expected = logits.softmax(dim=-1) @ distances.to(logits.dtype)
         return (expected.log() - math.log(self.prior)).reshape(batch, 1, *grid)
+
+
+def standardise_bands(spectrograms):
+    """[B, ears, F, T] with each frequency row at zero mean and unit deviation over time and
+    the ears together."""
+    mean = spectrograms.mean(dim=(1, 3), keepdim=True)
+    return (spectrograms - mean) / (spectrograms.std(dim=(1, 3), keepdim=True) + NORM_EPS)
 
 
 def upsample(x):
