@@ -50,7 +50,7 @@ if [ "$stage" = all ] || [ "$stage" = held ]; then
         bench/configs/echo_best_v2_wide_{dropout,freq_mask,mse,berhu}.yaml \
         bench/configs/echo_best_v2_{room_scale15,room_scale30,eq,deep_encoder,deep_decoder}.yaml \
         bench/configs/echo_best_v2_{warmup,group_norm,rmse,gcc,delays,freq16,lr5e-4,wd05}.yaml \
-        bench/configs/echo_best_v2_{lr2e-3,lr2e-3_ema,azimuth,one_scale,band_norm}.yaml bench/configs/unet_v2_gcc.yaml
+        bench/configs/echo_best_v2_{lr2e-3,lr2e-3_ema,azimuth,one_scale,band_norm,global_depth}.yaml bench/configs/unet_v2_gcc.yaml
 fi
 if [ "$stage" = all ] || [ "$stage" = held10 ]; then
     # The held-out target with 10 seeds instead of 3 (seeds 0-2 are the held stage's runs):

@@ -193,6 +193,7 @@ _C.model.depth_net.EchoDelayNet.norm = 'batch'          # 'batch' | 'group' (per
 _C.model.depth_net.EchoDelayNet.interaural = False      # read GCC-PHAT (mel_spectrogram_gcc)
 _C.model.depth_net.EchoDelayNet.readout = 'log'         # 'log' | 'delays' (point at the delays)
 _C.model.depth_net.EchoDelayNet.band_norm = False      # standardise each frequency row
+_C.model.depth_net.EchoDelayNet.global_log_depth = False  # + a log depth per recording
 _C.model.depth_net.EchoDelayNet.prior_depth = 2.0       # metres: the training mean depth
 
 # Knowledge distillation (model.name DistillationModel, seed 003) from a frozen, trained teacher:

@@ -81,6 +81,7 @@ def test_the_benchmark_ablations_change_one_thing_each():
             ('azimuth', BEST_CONFIG, {net + 'query_grid': 32, net + 'query_rows': 8}),
             ('one_scale', BEST_CONFIG, {'model.loss.supervised_num_scales': 1}),
             ('band_norm', BEST_CONFIG, {net + 'band_norm': True}),
+            ('global_depth', BEST_CONFIG, {net + 'global_log_depth': True}),
             ('gcc', BEST_CONFIG, {net + 'interaural': True,
                                   'datasets.batvision.audio_format': 'mel_spectrogram_gcc'}),
             ('wide', BEST_CONFIG, {net + 'channels': 64}),
@@ -451,3 +452,18 @@ def test_band_norm_takes_out_a_colouring_shared_by_the_ears_and_keeps_their_diff
             one_ear = net(audio * torch.tensor([2.0, 1.0])[None, :, None, None])['depth'][0]
         assert torch.allclose(coloured, depth, atol=1e-5) == band_norm
         assert (one_ear - depth).abs().max() > 1e-3
+
+
+def test_the_global_log_depth_starts_at_zero_and_scales_every_pixel_alike():
+    """EchoDelayNet.global_log_depth: the first prediction is still the prior everywhere, the
+    term learns (its weights get a gradient), and a log depth of log 2 doubles every pixel."""
+    torch.manual_seed(0)
+    net = EchoDelayNet(channels=16, num_heads=2, global_log_depth=True, max_depth=30.0)
+    audio = torch.randn(2, 2, 32, 32)
+    depth = net(audio)['depth'][0]
+    torch.testing.assert_close(depth, torch.full_like(depth, 2.0))
+    depth.mean().backward()
+    assert net.global_log_depth.weight.grad.abs().sum() > 0
+    with torch.no_grad():
+        net.global_log_depth.bias.fill_(math.log(2.0))
+    torch.testing.assert_close(net.eval()(audio)['depth'][0], torch.full_like(depth, 4.0))

@@ -30,7 +30,10 @@ image pixels through its skips, which has no physical meaning. Here:
    over their columns) and takes the expected distance of the columns it points at (c t / 2,
    as in soft-argmax stereo and depth bins), which the regressed log depth then corrects; the
    pointer starts at a prior over columns that decays like exp(-d / prior_depth), so the
-   first prediction is still about prior_depth.
+   first prediction is still about prior_depth. With `global_log_depth`, one more log depth
+   per recording, read off the mean of the delay tokens (the room's size is in the whole
+   echo, its reverberation included), is added to every pixel: a path of its own for the
+   scale of the room, which depth models get wrong most in rooms they have not heard.
 
 forward(audio) -> {'depth': [full resolution, then the query grid * 4, * 2, * 1]} (finest first;
 the full-resolution map is the finest refinement upsampled bilinearly), for multi-scale
@@ -121,6 +124,8 @@ class EchoDelayNet(nn.Module):
         that regressed factor).
     band_norm : standardise each frequency row of the ears' spectrograms over time and both
         ears first (the rig's spectral colouring out).
+    global_log_depth : add a log depth per recording, read off the mean delay token, to every
+        pixel.
     prior_depth : the depth (metres) every pixel starts at: the training split's mean depth.
     max_depth, depth_scale : the largest depth in the network's units, and metres per unit.
     """
@@ -130,7 +135,7 @@ class EchoDelayNet(nn.Module):
     def __init__(self, channels=32, freq_bins=8, query_grid=16, query_rows=0, encoder_layers=2,
                  decoder_layers=2, num_heads=4, dropout=0.0, refine_channels=16,
                  norm='batch', interaural=False, readout='log', band_norm=False,
-                 prior_depth=2.0, max_depth=1.0, depth_scale=1.0):
+                 global_log_depth=False, prior_depth=2.0, max_depth=1.0, depth_scale=1.0):
         super().__init__()
         if channels % 4 or channels % num_heads:
             raise ConfigError(f'{KEY}.channels ({channels}) must be divisible by 4 and by '
@@ -177,6 +182,10 @@ class EchoDelayNet(nn.Module):
             nn.init.zeros_(head.bias)
         self.delay_readout = (DelayReadout(channels, math.exp(self.log_prior))
                               if readout == 'delays' else None)
+        self.global_log_depth = nn.Linear(channels, 1) if global_log_depth else None
+        if global_log_depth:            # starts at zero, like the heads
+            nn.init.zeros_(self.global_log_depth.weight)
+            nn.init.zeros_(self.global_log_depth.bias)
 
     def check_input(self, audio):
         """A one-line error unless `audio` is [B, 2, F, T] spectrograms (left, right), or
@@ -215,6 +224,8 @@ class EchoDelayNet(nn.Module):
         logs = [self.heads[0](features)]
         if self.delay_readout is not None:
             logs[0] = logs[0] + self.delay_readout(features, memory, self.max_depth)
+        if self.global_log_depth is not None:
+            logs[0] = logs[0] + self.global_log_depth(memory.mean(dim=1))[:, :, None, None]
         for refine, head in zip(self.refine, self.heads[1:]):
             features = refine(upsample(features))
             logs.append(upsample(logs[-1]) + head(features))
