@@ -185,13 +185,17 @@ def resize_bilinear(image, size, antialias):
     return resized.reshape(*image.shape[:-2], size, size)
 
 
+def standardise(features, dims):
+    """`features` at zero mean and unit standard deviation over the dimensions `dims`."""
+    mean = features.mean(dim=dims, keepdim=True)
+    return (features - mean) / (features.std(dim=dims, keepdim=True) + NORM_EPS)
+
+
 def standardise_ears(features):
     """Zero mean, unit standard deviation over all channels of each [C, H, W] sample of
     `features` [..., C, H, W], so that level differences between the channels (the ears) are
     kept."""
-    dims = (-3, -2, -1)
-    mean = features.mean(dim=dims, keepdim=True)
-    return (features - mean) / (features.std(dim=dims, keepdim=True) + NORM_EPS)
+    return standardise(features, (-3, -2, -1))
 
 
 _SPECTRAL = {'spectrogram': spectrogram, 'mel_spectrogram': mel_spectrogram}

@@ -13,10 +13,10 @@ image pixels through its skips, which has no physical meaning. Here:
    for a microphone in speech. 2-D convolutions that stride over frequency only read each
    ear's spectrum and the interaural level differences band by band, then frequency is
    pooled to `freq_bins` bands and folded into channels: one token per time column, the
-   delay axis kept whole. With `interaural`, a third input channel holds the interaural correlation
-   per frame (audio_format mel_spectrogram_gcc: the time difference between the ears, hence
-   the direction), read the same way by convolutions of its own that stride over the lags,
-   and folded into the same tokens. Each token gets a sinusoidal encoding of its distance
+   delay axis kept whole. With `interaural`, a third input channel holds the interaural
+   correlation per frame (audio_format mel_spectrogram_gcc: the time difference between the
+   ears, hence the direction), read the same way by convolutions of its own that stride over
+   the lags, and folded into the same tokens. Each token gets a sinusoidal encoding of its distance
    in metres, and a Transformer encoder lets the tokens see each other (the direct sound,
    the first echo, the reverberation tail).
 2. Pixel queries. A `query_rows` x `query_grid` grid of learned queries (one per image patch,
@@ -46,7 +46,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from packnet_sfm.datasets.audio import EARS, NORM_EPS
+from packnet_sfm.datasets.audio import EARS, standardise
 from packnet_sfm.networks.layers.attention import sinusoidal_encoding_2d
 from packnet_sfm.networks.layers.depth_prior import prior_in_units
 from packnet_sfm.utils.config import ConfigError
@@ -174,18 +174,12 @@ class EchoDelayNet(nn.Module):
         self.refine = nn.ModuleList([conv_bn_relu(channels, refine_channels, 3, norm=norm),
                                      conv_bn_relu(refine_channels, refine_channels, 3,
                                                   norm=norm)])
-        self.heads = nn.ModuleList(
-            [nn.Conv2d(channels, 1, 1)]
-            + [nn.Conv2d(refine_channels, 1, 3, padding=1) for _ in self.refine])
-        for head in self.heads:         # every map starts at log(prior_depth)
-            nn.init.zeros_(head.weight)
-            nn.init.zeros_(head.bias)
+        self.heads = nn.ModuleList(     # every map starts at log(prior_depth)
+            [zero_start(nn.Conv2d(channels, 1, 1))]
+            + [zero_start(nn.Conv2d(refine_channels, 1, 3, padding=1)) for _ in self.refine])
         self.delay_readout = (DelayReadout(channels, math.exp(self.log_prior))
                               if readout == 'delays' else None)
-        self.global_log_depth = nn.Linear(channels, 1) if global_log_depth else None
-        if global_log_depth:            # starts at zero, like the heads
-            nn.init.zeros_(self.global_log_depth.weight)
-            nn.init.zeros_(self.global_log_depth.bias)
+        self.global_log_depth = zero_start(nn.Linear(channels, 1)) if global_log_depth else None
 
     def check_input(self, audio):
         """A one-line error unless `audio` is [B, 2, F, T] spectrograms (left, right), or
@@ -201,7 +195,7 @@ class EchoDelayNet(nn.Module):
     def delay_tokens(self, audio):
         """[B, T, channels]: one token per time column, with its distance encoded."""
         ears = audio[:, :EARS]
-        rows = [self.spectral(standardise_bands(ears) if self.band_norm else ears)]
+        rows = [self.spectral(standardise(ears, (1, 3)) if self.band_norm else ears)]
         if self.lags is not None:
             rows.append(self.lags(audio[:, EARS:]))
         pooled = [F.adaptive_avg_pool2d(r, (self.freq_bins, r.shape[-1])).flatten(1, 2)
@@ -257,9 +251,8 @@ class DelayReadout(nn.Module):
 
     def __init__(self, channels, prior):
         super().__init__()
-        self.point = nn.Linear(channels, channels)   # queries into the tokens' space
-        nn.init.zeros_(self.point.weight)             # starts at the prior over columns
-        nn.init.zeros_(self.point.bias)
+        # queries into the tokens' space, starting at the prior over columns
+        self.point = zero_start(nn.Linear(channels, channels))
         self.prior = prior
 
     def forward(self, features, memory, reach):
@@ -273,11 +266,11 @@ class DelayReadout(nn.Module):
         return (expected.log() - math.log(self.prior)).reshape(batch, 1, *grid)
 
 
-def standardise_bands(spectrograms):
-    """[B, ears, F, T] with each frequency row at zero mean and unit deviation over time and
-    the ears together."""
-    mean = spectrograms.mean(dim=(1, 3), keepdim=True)
-    return (spectrograms - mean) / (spectrograms.std(dim=(1, 3), keepdim=True) + NORM_EPS)
+def zero_start(layer):
+    """`layer` with its weight and bias set to zero: its output starts at 0."""
+    nn.init.zeros_(layer.weight)
+    nn.init.zeros_(layer.bias)
+    return layer
 
 
 def upsample(x):
