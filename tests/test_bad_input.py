@@ -151,6 +151,14 @@ def test_bad_roots_name_the_root_or_csv(bv2, tiny_config, case, change, named):
     (['datasets.train.split', '[train, val]'], ['datasets.train.dataset, .path and .split']),
     (['datasets.train.on_bad_sample', 'ignore'], ['datasets.train.on_bad_sample']),
     (['evaluation.protocol', 'eigen'], ['evaluation.protocol']),
+    (['model.optimizer.lr', -1], ['model.optimizer.lr', 'must be >= 0, got -1']),
+    (['datasets.batvision.max_depth', 0], ['datasets.batvision.max_depth must be > 0 m']),
+    (['model.scheduler.min_lr', -1e-4], ['model.scheduler.min_lr', 'must be >= 0']),
+    (['model.loss.supervised_num_scales', 0], ['model.loss.supervised_num_scales', '>= 1']),
+    (['arch.validate_every', 0], ['arch.validate_every must be >= 1, got 0']),
+    (['log.every_n_steps', 0], ['log.every_n_steps must be >= 1, got 0']),
+    (['checkpoint.save_top_k', -1], ['checkpoint.save_top_k must be >= 0, got -1']),
+    (['datasets.train.path', '[unclosed'], ["'datasets.train.path'", 'not valid YAML', 'line 1']),
 ])
 def test_bad_config_values_name_the_key(tiny_config, overrides, named):
     assert_one_clear_line(script('train.py', tiny_config, *overrides), *named)
@@ -159,6 +167,12 @@ def test_bad_config_values_name_the_key(tiny_config, overrides, named):
 def test_int_for_a_float_key_is_accepted(tiny_config):
     result = script('train.py', tiny_config, 'model.optimizer.lr', 1, 'arch.max_epochs', 0)
     assert result.returncode == 0, result.stderr
+
+
+def test_config_file_that_is_not_yaml(tmp_path):
+    broken = tmp_path / 'broken.yaml'
+    broken.write_text('model:\n  depth_net: [UNetSoundOnly\n')
+    assert_one_clear_line(script('train.py', broken), broken, 'not valid YAML', 'line 3')
 
 
 def test_unwritable_output_folder(tiny_config, tmp_path):
@@ -186,10 +200,13 @@ def test_truncated_checkpoint_on_resume_and_eval(trained, tmp_path):
     assert_one_clear_line(script('eval.py', '--checkpoint', broken), broken, 'corrupt')
 
 
-def test_missing_checkpoint(tmp_path):
+def test_missing_or_empty_checkpoint(tmp_path):
     missing = tmp_path / 'nope.ckpt'
-    assert_one_clear_line(script('eval.py', '--checkpoint', missing), missing)
-    assert_one_clear_line(script('train.py', missing), missing)
+    assert_one_clear_line(script('eval.py', '--checkpoint', missing), f"Checkpoint '{missing}'")
+    assert_one_clear_line(script('train.py', missing), f"Checkpoint '{missing}'")
+    empty = tmp_path / 'empty.ckpt'
+    empty.touch()
+    assert_one_clear_line(script('eval.py', '--checkpoint', empty), empty, 'corrupt', 'EOFError')
 
 
 def test_eval_tag_that_cannot_name_a_file(trained):

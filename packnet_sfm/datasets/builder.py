@@ -120,8 +120,10 @@ def build_dataset(cfg, split_key):
 
 def depth_units(cfg):
     """(metres per unit of the batch depth, largest depth in those units) for the train set."""
-    options = dataset_options(cfg, 'train', dataset_class(cfg.datasets.train.dataset[0],
-                                                          'datasets.train.dataset'))
+    options = training_options(cfg)
+    if options['max_depth'] <= 0:
+        node = dataset_class(cfg.datasets.train.dataset[0], 'datasets.train.dataset').config_node
+        raise InputError(f"datasets.{node}.max_depth must be > 0 m, got {options['max_depth']}")
     normalised = bool(options.get('depth_norm', False))
     return (options['max_depth'], 1.0) if normalised else (1.0, options['max_depth'])
 

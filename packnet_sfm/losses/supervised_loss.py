@@ -88,6 +88,9 @@ class SupervisedLoss(LossBase):
 
     def __init__(self, supervised_method='sparse-l1', supervised_num_scales=1, **loss_kwargs):
         super().__init__()
+        if supervised_num_scales < 1:
+            raise ConfigError(f"model.loss.supervised_num_scales must be >= 1, got "
+                              f"{supervised_num_scales}")
         self.supervised_method = supervised_method
         self.num_scales = supervised_num_scales
         self.loss = get_loss_func(supervised_method, **loss_kwargs)

@@ -13,6 +13,9 @@ def build_optimizer(cfg, parameters, lr_multiplier=1.0):
     if node.name not in OPTIMIZERS:
         raise ConfigError(f"model.optimizer.name '{node.name}' is unknown; use one of "
                           f"{', '.join(OPTIMIZERS)}")
+    if node.lr < 0 or node.weight_decay < 0:
+        raise ConfigError(f'model.optimizer.lr and model.optimizer.weight_decay must be '
+                          f'>= 0, got {node.lr:g} and {node.weight_decay:g}')
     # fused: one kernel per step for all parameters (CPU and CUDA), not one per tensor
     kwargs = {'lr': node.lr * lr_multiplier, 'weight_decay': node.weight_decay, 'fused': True}
     if node.name == 'SGD':
@@ -28,9 +31,10 @@ def check_scheduler(cfg):
     if name not in SCHEDULERS:
         raise ConfigError(f"model.scheduler.name '{name}' is unknown; use one of "
                           f"{', '.join(SCHEDULERS)}")
-    if cfg.model.scheduler.warmup_steps < 0:
-        raise ConfigError(f'model.scheduler.warmup_steps must be >= 0, got '
-                          f'{cfg.model.scheduler.warmup_steps}')
+    for key in ('warmup_steps', 'min_lr'):
+        if cfg.model.scheduler[key] < 0:
+            raise ConfigError(f'model.scheduler.{key} must be >= 0, got '
+                              f'{cfg.model.scheduler[key]}')
 
 
 def learning_rate(cfg, base_lr, epoch, step=math.inf):

@@ -54,6 +54,18 @@ def select_device(name, world):
     return torch.device(name)
 
 
+# The run loop's counts and limits, and the smallest value each may take.
+LOOP_MINIMUMS = {'arch.max_epochs': 0, 'arch.validate_every': 1, 'arch.clip_grad': 0,
+                 'log.every_n_steps': 1, 'log.images_every': 0, 'checkpoint.save_top_k': 0}
+
+
+def check_loop_settings(cfg):
+    for key, minimum in LOOP_MINIMUMS.items():
+        section, name = key.split('.')
+        if cfg[section][name] < minimum:
+            raise ConfigError(f'{key} must be >= {minimum}, got {cfg[section][name]}')
+
+
 def autocast_settings(amp, device):
     """(autocast context factory, GradScaler) for `arch.amp`: bf16 on CUDA or the CPU, fp16
     (with loss scaling) on CUDA only."""
@@ -107,6 +119,7 @@ def load_weights(module, path, prefix=''):
 class Trainer:
     def __init__(self, cfg, run_dir, world, resume_from=None):
         self.cfg, self.run_dir, self.world = cfg, Path(run_dir), world
+        check_loop_settings(cfg)
         self.device = select_device(cfg.arch.device, world)
         set_seed(cfg.arch.seed)
         torch.use_deterministic_algorithms(cfg.arch.deterministic, warn_only=True)

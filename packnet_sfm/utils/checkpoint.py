@@ -39,9 +39,15 @@ def load_checkpoint(path, map_location='cpu'):
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
     except Exception as error:
-        reason = str(error).strip().splitlines()[0][:120]
         raise InputError(f"Checkpoint '{path}' is corrupt or not a packnet_sfm checkpoint "
-                         f"(torch.load: {reason})") from error
+                         f"(torch.load: {first_sentence(error)}); use a .ckpt that "
+                         "scripts/train.py wrote") from error
+
+
+def first_sentence(error):
+    """The first sentence of an error's message (torch's run to paragraphs), or its type."""
+    message = str(error).strip()
+    return message.splitlines()[0].split('. ')[0][:100] if message else type(error).__name__
 
 
 def rng_state():

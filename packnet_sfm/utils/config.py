@@ -94,7 +94,8 @@ def merge_opts(cfg, opts):
     if len(opts) % 2:
         raise ConfigError(f"Overrides come in KEY VALUE pairs; '{opts[-1]}' has no value")
     for key, text in zip(opts[::2], opts[1::2]):
-        value = yaml.safe_load(text) if isinstance(text, str) else text
+        value = parse_yaml(text, f"the value of '{key}' (from command line)",
+                           "quote it, e.g. \"['a', 'b']\"") if isinstance(text, str) else text
         *parents, leaf = key.split('.')
         nested = {leaf: value}
         for parent in reversed(parents):
@@ -115,6 +116,17 @@ def to_dict(cfg):
 BASE_KEY = '_BASE_'
 
 
+def parse_yaml(text, what, fix):
+    """`text` parsed as YAML, or one ConfigError naming `what`, where and `fix`."""
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        mark = getattr(error, 'problem_mark', None)
+        where = f' at line {mark.line + 1}, column {mark.column + 1}' if mark else ''
+        problem = getattr(error, 'problem', None) or type(error).__name__
+        raise ConfigError(f"{what} is not valid YAML ({problem}{where}); {fix}") from None
+
+
 def read_yaml_chain(path, children=()):
     """[(path, data), ...] of a YAML file and its `_BASE_` ancestors, the root base first."""
     path = Path(path)
@@ -124,8 +136,7 @@ def read_yaml_chain(path, children=()):
     if path.resolve() in [child.resolve() for child in children]:
         chain = ' -> '.join(str(p) for p in (*children, path))
         raise ConfigError(f"{BASE_KEY} cycle: {chain}; remove one of these {BASE_KEY} lines")
-    with open(path) as f:
-        data = yaml.safe_load(f) or {}
+    data = parse_yaml(path.read_text(), f"Config file '{path}'", 'fix that line') or {}
     if not isinstance(data, dict):
         raise ConfigError(f"Config file '{path}' must hold a mapping of keys")
     base = data.pop(BASE_KEY, None)
@@ -141,7 +152,7 @@ def load_config(path, opts=()):
     then overrides."""
     path = Path(path)
     cfg = get_cfg_defaults()
-    if path.suffix == '.ckpt' and path.is_file():
+    if path.suffix == '.ckpt':
         from packnet_sfm.utils.checkpoint import load_checkpoint
         merge_dict(cfg, load_checkpoint(path)['config'], source=str(path))
     else:
