@@ -64,7 +64,7 @@ from packnet_sfm.utils.checkpoint import load_checkpoint  # noqa: E402
 from packnet_sfm.utils.cli import run_cli  # noqa: E402
 from packnet_sfm.utils.compare import flatten, read_val_metrics  # noqa: E402
 from packnet_sfm.utils.config import load_config, split_overrides, to_dict  # noqa: E402
-from packnet_sfm.utils.errors import InputError  # noqa: E402
+from packnet_sfm.utils.errors import InputError, writable_folder  # noqa: E402
 
 SCRIPTS = Path(__file__).resolve().parent
 PROTOCOLS = ('batvision', 'batvision_published')
@@ -576,6 +576,7 @@ def floor_lines(scored, runs):
 
 def main(argv=None):
     args = parse_args(argv)
+    writable_folder(args.out, '--out')
     data = prepare_data(args)
     runs = plan_runs(args, data)
     jobs, threads = parallelism(args.jobs, len(runs))
@@ -591,7 +592,6 @@ def main(argv=None):
     entries += [floor_entry(name, {split: floors[split][name] for split in EVAL_SPLITS})
                 for name in floors['test']]
     paired = comparisons(entries)
-    args.out.mkdir(parents=True, exist_ok=True)
     settings = [*settings_lines(args, data, runs, jobs, threads), '', machines_line(results)]
     report = markdown_report(entries, paired, settings)
     markdown, table, plot = (args.out / f'{args.report}{suffix}'

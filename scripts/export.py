@@ -15,9 +15,9 @@ import torch
 
 from packnet_sfm.models import load_trained_model
 from packnet_sfm.models.deploy import EXPORT_FORMATS, DepthPredictor, export
-from packnet_sfm.trainers.run import writable_folder
 from packnet_sfm.utils.cli import run_cli
 from packnet_sfm.utils.config import load_config
+from packnet_sfm.utils.errors import InputError, writable_folder
 
 
 def main():
@@ -30,6 +30,8 @@ def main():
     cfg = load_config(args.checkpoint)
     predictor = DepthPredictor(load_trained_model(cfg, args.checkpoint), cfg)
     output = Path(args.output)
+    if output.is_dir():
+        raise InputError(f"--output '{output}' is a folder; give the file to write")
     writable_folder(output.parent, '--output')
     with contextlib.redirect_stdout(io.StringIO()):     # the exporter's progress chatter
         export(predictor, cfg, output, args.format)

@@ -18,7 +18,6 @@ maps at the network's resolution, the PNG coloured with a legend of its range.
 models) or the image to depth.
 """
 import argparse
-from pathlib import Path
 
 import torch
 
@@ -32,7 +31,7 @@ from packnet_sfm.inference import (
     write_depth,
 )
 from packnet_sfm.utils.cli import run_cli
-from packnet_sfm.utils.errors import InputError
+from packnet_sfm.utils.errors import InputError, writable_folder
 from packnet_sfm.utils.progress import progress
 
 RGB_ONLY_OPTIONS = ('input_depth', 'image_shape', 'every')
@@ -91,8 +90,8 @@ def main():
     args = parse_args()
     if args.batch_size < 1:
         raise InputError(f"bad --batch-size {args.batch_size}: give a positive number")
+    output = writable_folder(args.output, '--output')
     predictor = BACKENDS[args.backend](args.checkpoint, args.device)
-    output = Path(args.output)
     written = 0
     for names, batch in progress(batches(items_for(predictor, args), args.batch_size),
                                  desc='infer', unit='batch'):

@@ -10,6 +10,7 @@ import os
 
 from packnet_sfm.datasets.synthetic import generate_batvision
 from packnet_sfm.utils.cli import run_cli
+from packnet_sfm.utils.errors import writable_folder
 
 
 def parse_args(argv=None):
@@ -31,6 +32,7 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
+    writable_folder(args.output, '--output')
     report = generate_batvision(args.version, args.output, args.locations,
                                 args.samples_per_location, args.seed, workers=args.workers,
                                 held_out_locations=args.held_out_locations)

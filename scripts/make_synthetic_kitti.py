@@ -6,6 +6,7 @@ import time
 
 from packnet_sfm.datasets.synthetic import kitti as synthetic_kitti
 from packnet_sfm.utils.cli import run_cli
+from packnet_sfm.utils.errors import writable_folder
 
 
 def main():
@@ -18,6 +19,7 @@ def main():
     parser.add_argument('--width', type=int, default=320, help='image width (pixels)')
     parser.add_argument('--seed', type=int, default=0, help='scene and trajectory seed')
     args = parser.parse_args()
+    writable_folder(args.root, '--root')
     start = time.time()
     splits = synthetic_kitti.write_synthetic_kitti(args.root, args.drives, args.frames,
                                                    args.height, args.width, args.seed)

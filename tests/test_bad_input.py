@@ -209,6 +209,22 @@ def test_missing_or_empty_checkpoint(tmp_path):
     assert_one_clear_line(script('eval.py', '--checkpoint', empty), empty, 'corrupt', 'EOFError')
 
 
+@pytest.mark.parametrize('command, option', [
+    (['make_synthetic_batvision.py', '--version', 'v2', '--locations', 1,
+      '--samples-per-location', 3, '--seed', 0, '--output'], '--output'),
+    (['make_synthetic_kitti.py', '--root'], '--root'),
+    (['benchmark_echo.py', '--configs', 'configs/echo_best_v2.yaml', '--data', 'tests/data',
+      '--out'], '--out'),
+    (['infer.py', '--checkpoint', 'last.ckpt', '--input', 'tests/data', '--output'], '--output'),
+])
+def test_output_folder_that_is_a_file(command, option, tmp_path):
+    blocker = tmp_path / 'a_file'
+    blocker.write_text('not a folder')
+    result = script(*command, blocker)
+    assert_one_clear_line(result, f"{option} '{blocker}' is a file")
+    assert blocker.read_text() == 'not a folder'
+
+
 def test_eval_tag_that_cannot_name_a_file(trained):
     result = script('eval.py', '--checkpoint', trained / 'last.ckpt', '--tag', 'a/b')
     assert_one_clear_line(result, "--tag 'a/b'", 'letters, digits')

@@ -111,6 +111,14 @@ def test_script_fails_clearly_on_a_folder_without_metrics(runs, tmp_path):
     assert 'not_a_run: no val_metrics.jsonl' in result.stderr
 
 
+@pytest.mark.parametrize('option', ['--csv', '--markdown'])
+def test_script_fails_clearly_when_the_table_file_is_a_folder(runs, tmp_path, option):
+    result = subprocess.run([sys.executable, str(SCRIPT), str(runs[0]), option, str(tmp_path)],
+                            capture_output=True, text=True)
+    assert result.returncode == 1 and 'Traceback' not in result.stderr
+    assert result.stderr.strip() == f"error: [Errno 21] Is a directory: '{tmp_path}'"
+
+
 def write_seeded_run(root, name, seed, lr, rmses):
     """A run folder whose config.yaml differs from its siblings' by seed, lr and folder."""
     run = write_run(root, name, [{'epoch': e + 1, 'rmse': r} for e, r in enumerate(rmses)])

@@ -67,3 +67,10 @@ def test_onnx_backend_on_a_checkpoint_file_is_one_clear_line(checkpoint, tmp_pat
     assert result.returncode != 0 and 'Traceback' not in result.stderr
     assert result.stderr.strip().splitlines()[-1].startswith(
         f'error: Cannot load ONNX model --checkpoint {checkpoint}')
+
+
+def test_export_to_a_folder_is_one_clear_line(checkpoint, tmp_path):
+    result = script('export.py', '--checkpoint', checkpoint, '--output', tmp_path)
+    assert result.returncode != 0 and 'Traceback' not in result.stderr
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"error: --output '{tmp_path}' is a folder; give the file to write")

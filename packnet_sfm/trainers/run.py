@@ -1,11 +1,10 @@
 """What scripts/train.py does: config, run folder, trainer, summary."""
-import tempfile
 from pathlib import Path
 
 from packnet_sfm.trainers.distributed import setup_distributed
 from packnet_sfm.trainers.trainer import Trainer
-from packnet_sfm.utils.config import ConfigError, dump, load_config
-from packnet_sfm.utils.errors import user_message
+from packnet_sfm.utils.config import dump, load_config
+from packnet_sfm.utils.errors import user_message, writable_folder
 
 
 def run_name(cfg):
@@ -13,18 +12,6 @@ def run_name(cfg):
     train = cfg.datasets.train
     return (f"{cfg.model.depth_net.name}_{'+'.join(train.dataset).lower()}_BS{train.batch_size}"
             f"_Lr{cfg.model.optimizer.lr:g}_{cfg.model.optimizer.name}_{cfg.name or 'run'}")
-
-
-def writable_folder(path, key):
-    """`path` created if needed, or a ConfigError naming `key` when it cannot be written."""
-    try:
-        Path(path).mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=path):
-            pass
-    except OSError as error:
-        raise ConfigError(f"{key} '{path}' is not a writable folder ({error.strerror}); "
-                          f"choose another one") from error
-    return Path(path)
 
 
 def new_run_dir(cfg):

@@ -2,8 +2,8 @@
 from packnet_sfm.utils.errors import InputError, exit_with
 
 # Errors the scripts report as one line: bad input, missing files, a run that diverged.
-REPORTED = (InputError, FileNotFoundError, NotADirectoryError, PermissionError,
-            FloatingPointError)
+REPORTED = (InputError, FileNotFoundError, NotADirectoryError, IsADirectoryError,
+            PermissionError, FloatingPointError)
 
 
 class PeerRankFailed(Exception):

@@ -5,6 +5,7 @@ import hashlib
 import os
 import sys
 import tempfile
+from pathlib import Path
 
 # Set by horovodrun for every rank of one launch (a port of its own).
 LAUNCH_VARIABLE = 'HOROVOD_GLOO_RENDEZVOUS_PORT'
@@ -13,6 +14,21 @@ WORKER_TRACEBACK = 'Original Traceback (most recent call last):'
 
 class InputError(ValueError):
     """Bad input: the message names the key or file and what to do."""
+
+
+def writable_folder(path, key):
+    """`path` created if needed, or an InputError naming `key` (a config key or an option)
+    when it cannot be written."""
+    if Path(path).is_file():
+        raise InputError(f"{key} '{path}' is a file; give a folder")
+    try:
+        Path(path).mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except OSError as error:
+        raise InputError(f"{key} '{path}' is not a writable folder ({error.strerror}); "
+                         f"choose another one") from error
+    return Path(path)
 
 
 def user_message(error):
