@@ -159,6 +159,17 @@ def test_bad_roots_name_the_root_or_csv(bv2, tiny_config, case, change, named):
     (['log.every_n_steps', 0], ['log.every_n_steps must be >= 1, got 0']),
     (['checkpoint.save_top_k', -1], ['checkpoint.save_top_k must be >= 0, got -1']),
     (['datasets.train.path', '[unclosed'], ["'datasets.train.path'", 'not valid YAML', 'line 1']),
+    (['arch.device', 'tpu'], ["arch.device 'tpu' is not a torch device"]),
+    (['model.scheduler.name', 'StepLR', 'model.scheduler.step_size', 0],
+     ['model.scheduler.step_size must be >= 1, got 0']),
+    (['model.optimizer.name', 'SGD', 'model.optimizer.momentum', -1],
+     ['model.optimizer.momentum must be >= 0']),
+    (['log.num_images', 0], ['log.num_images must be >= 1, got 0']),
+    (['model.depth_net.UNetSoundOnly.ngf', 0], ['model.depth_net.UNetSoundOnly.ngf must be >= 1']),
+    (['model.depth_net.name', 'EchoDelayNet', 'model.depth_net.EchoDelayNet.encoder_layers', 0],
+     ['model.depth_net.EchoDelayNet.encoder_layers must be >= 1, got 0']),
+    (['model.depth_net.name', 'EchoDelayNet', 'model.depth_net.EchoDelayNet.dropout', 1.5],
+     ['model.depth_net.EchoDelayNet.dropout must be in [0, 1)']),
 ])
 def test_bad_config_values_name_the_key(tiny_config, overrides, named):
     assert_one_clear_line(script('train.py', tiny_config, *overrides), *named)

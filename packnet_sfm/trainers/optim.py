@@ -13,9 +13,9 @@ def build_optimizer(cfg, parameters, lr_multiplier=1.0):
     if node.name not in OPTIMIZERS:
         raise ConfigError(f"model.optimizer.name '{node.name}' is unknown; use one of "
                           f"{', '.join(OPTIMIZERS)}")
-    if node.lr < 0 or node.weight_decay < 0:
-        raise ConfigError(f'model.optimizer.lr and model.optimizer.weight_decay must be '
-                          f'>= 0, got {node.lr:g} and {node.weight_decay:g}')
+    for key in ('lr', 'weight_decay', 'momentum'):
+        if node[key] < 0:
+            raise ConfigError(f'model.optimizer.{key} must be >= 0, got {node[key]:g}')
     # fused: one kernel per step for all parameters (CPU and CUDA), not one per tensor
     kwargs = {'lr': node.lr * lr_multiplier, 'weight_decay': node.weight_decay, 'fused': True}
     if node.name == 'SGD':
@@ -31,9 +31,12 @@ def check_scheduler(cfg):
     if name not in SCHEDULERS:
         raise ConfigError(f"model.scheduler.name '{name}' is unknown; use one of "
                           f"{', '.join(SCHEDULERS)}")
-    for key in ('warmup_steps', 'min_lr'):
-        if cfg.model.scheduler[key] < 0:
-            raise ConfigError(f'model.scheduler.{key} must be >= 0, got '
+    minimums = {'warmup_steps': 0, 'min_lr': 0}
+    if name == 'StepLR':
+        minimums.update(step_size=1, gamma=0)
+    for key, minimum in minimums.items():
+        if cfg.model.scheduler[key] < minimum:
+            raise ConfigError(f'model.scheduler.{key} must be >= {minimum}, got '
                               f'{cfg.model.scheduler[key]}')
 
 

@@ -51,12 +51,17 @@ def select_device(name, world):
         if not torch.cuda.is_available():
             raise ConfigError("arch.device is 'cuda' but CUDA is not available; use 'auto'")
         return torch.device('cuda', world.local_rank)
-    return torch.device(name)
+    try:
+        return torch.device(name)
+    except RuntimeError:
+        raise ConfigError(f"arch.device '{name}' is not a torch device; use auto, cpu or "
+                          "cuda") from None
 
 
 # The run loop's counts and limits, and the smallest value each may take.
 LOOP_MINIMUMS = {'arch.max_epochs': 0, 'arch.validate_every': 1, 'arch.clip_grad': 0,
-                 'log.every_n_steps': 1, 'log.images_every': 0, 'checkpoint.save_top_k': 0}
+                 'log.every_n_steps': 1, 'log.images_every': 0, 'log.num_images': 1,
+                 'checkpoint.save_top_k': 0}
 
 
 def check_loop_settings(cfg):

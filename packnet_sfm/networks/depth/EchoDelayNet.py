@@ -144,6 +144,8 @@ class EchoDelayNet(nn.Module):
             raise ConfigError(f"{KEY}.norm is '{norm}'; use one of {', '.join(NORMS)}")
         if readout not in READOUTS:
             raise ConfigError(f"{KEY}.readout is '{readout}'; use one of {', '.join(READOUTS)}")
+        if not 0 <= dropout < 1:
+            raise ConfigError(f'{KEY}.dropout must be in [0, 1), got {dropout}')
         if norm == 'group' and (channels % GROUPS or refine_channels % GROUPS):
             raise ConfigError(f'{KEY}.norm group needs channels ({channels}) and '
                               f'refine_channels ({refine_channels}) divisible by {GROUPS}')
