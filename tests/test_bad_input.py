@@ -165,6 +165,8 @@ def test_bad_roots_name_the_root_or_csv(bv2, tiny_config, case, change, named):
     (['model.optimizer.name', 'SGD', 'model.optimizer.momentum', -1],
      ['model.optimizer.momentum must be >= 0']),
     (['log.num_images', 0], ['log.num_images must be >= 1, got 0']),
+    (['evaluation.protocol', 'custom', 'evaluation.min_depth', 50, 'evaluation.max_depth', 10],
+     ['evaluation.min_depth (50) must be >= 0 and below evaluation.max_depth (10']),
     (['model.depth_net.UNetSoundOnly.ngf', 0], ['model.depth_net.UNetSoundOnly.ngf must be >= 1']),
     (['model.depth_net.name', 'EchoDelayNet', 'model.depth_net.EchoDelayNet.encoder_layers', 0],
      ['model.depth_net.EchoDelayNet.encoder_layers must be >= 1, got 0']),

@@ -39,6 +39,10 @@ CUSTOM_KEYS = ('min_depth', 'max_depth', 'crop')
 
 def custom_protocol(min_depth, max_depth, crop):
     """min_depth < gt <= max_depth (None: unbounded) inside `crop`."""
+    if min_depth < 0 or (max_depth is not None and max_depth <= min_depth):
+        raise ConfigError(f'evaluation.min_depth ({min_depth:g}) must be >= 0 and below '
+                          f'evaluation.max_depth ({max_depth or 0:g}; 0: no bound), or no pixel '
+                          'is scored')
     upper = f' <= {max_depth:g} m' if max_depth else ''
     region = f', {crop} crop' if crop else ''
     return Protocol(f'{min_depth:g} m < gt{upper}{region}', min_depth=min_depth,
