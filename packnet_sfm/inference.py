@@ -42,7 +42,7 @@ class TorchPredictor:
 
     def __init__(self, checkpoint, device='auto'):
         self.cfg = load_config(checkpoint)
-        self.device = select_device(device, SingleProcess())
+        self.device = select_device(device, SingleProcess(), '--device')
         self.graph = DepthPredictor(load_trained_model(self.cfg, checkpoint, self.device),
                                     self.cfg)
         self.input_keys = self.graph.input_keys

@@ -90,6 +90,8 @@ def main():
     args = parse_args()
     if args.batch_size < 1:
         raise InputError(f"bad --batch-size {args.batch_size}: give a positive number")
+    if args.color_max is not None and args.color_max <= 0:
+        raise InputError(f"bad --color-max {args.color_max:g}: give a depth in metres > 0")
     output = writable_folder(args.output, '--output')
     predictor = BACKENDS[args.backend](args.checkpoint, args.device)
     written = 0

@@ -213,6 +213,22 @@ def test_truncated_checkpoint_on_resume_and_eval(trained, tmp_path):
     assert_one_clear_line(script('eval.py', '--checkpoint', broken), broken, 'corrupt')
 
 
+def test_checkpoint_of_another_network(trained, tiny_config):
+    """Weights that do not fit the model built from the config: named, counted, and what to
+    do, on evaluation, on resume and as initial weights."""
+    checkpoint, wider = trained / 'last.ckpt', ['model.depth_net.UNetSoundOnly.ngf', 8]
+    shapes = "(58 other shape, e.g. 'depth_net.unet.down.0.weight')"
+    assert_one_clear_line(script('eval.py', '--checkpoint', checkpoint, *wider),
+                          f"'{checkpoint}' does not fit the SemiSupModel", shapes,
+                          'use the config it was trained with')
+    assert_one_clear_line(script('train.py', checkpoint, 'arch.max_epochs', 2, *wider),
+                          shapes, 'resume without overrides that change the network')
+    assert_one_clear_line(script('train.py', tiny_config, *wider,
+                                 'model.depth_net.checkpoint_path', checkpoint),
+                          'does not fit the UNetSoundOnly',
+                          'give model.depth_net.checkpoint_path a checkpoint of this network')
+
+
 def test_missing_or_empty_checkpoint(tmp_path):
     missing = tmp_path / 'nope.ckpt'
     assert_one_clear_line(script('eval.py', '--checkpoint', missing), f"Checkpoint '{missing}'")

@@ -147,6 +147,9 @@ def test_every_input_problem_is_one_error_line(infer, san_checkpoint, image_tree
     error = infer('--checkpoint', san_checkpoint, '--input', images,
                   '--output', tmp_path / 'out', '--image-shape', 50, 100)
     assert 'multiples of 32' in error
+    error = infer('--checkpoint', san_checkpoint, '--input', images,
+                  '--output', tmp_path / 'out', '--color-max', -1)
+    assert error == 'error: bad --color-max -1: give a depth in metres > 0'
 
 
 def test_the_script_prints_the_error_line_without_a_traceback(san_checkpoint, tmp_path):

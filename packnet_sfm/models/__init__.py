@@ -43,8 +43,9 @@ def load_trained_model(cfg, checkpoint_path, device='cpu'):
     """The model of `cfg` with the weights of a training checkpoint, in eval mode (no initial
     weights file is read: see `architecture_config`)."""
     from packnet_sfm.datasets.builder import depth_units
-    from packnet_sfm.utils.checkpoint import load_checkpoint
+    from packnet_sfm.utils.checkpoint import fit_weights, load_checkpoint
 
     model = build_model(architecture_config(cfg), *depth_units(cfg))
-    model.load_state_dict(load_checkpoint(checkpoint_path)['state_dict'])
+    fit_weights(model, load_checkpoint(checkpoint_path)['state_dict'], checkpoint_path,
+                'use the config it was trained with')
     return model.to(device).eval()

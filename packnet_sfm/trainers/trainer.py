@@ -29,6 +29,7 @@ from packnet_sfm.trainers.optim import (
 )
 from packnet_sfm.utils.checkpoint import (
     TopKCheckpoints,
+    fit_weights,
     load_checkpoint,
     rng_state,
     save_checkpoint,
@@ -44,17 +45,19 @@ from packnet_sfm.utils.seed import set_seed
 from packnet_sfm.utils.visualization import save_png
 
 
-def select_device(name, world):
+def select_device(name, world, key='arch.device'):
+    """The torch device `name` asks for ('auto': CUDA when there is one); bad names and a
+    missing CUDA are a ConfigError naming `key`."""
     if name == 'auto':
         name = 'cuda' if torch.cuda.is_available() else 'cpu'
     if name == 'cuda':
         if not torch.cuda.is_available():
-            raise ConfigError("arch.device is 'cuda' but CUDA is not available; use 'auto'")
+            raise ConfigError(f"{key} is 'cuda' but CUDA is not available; use 'auto'")
         return torch.device('cuda', world.local_rank)
     try:
         return torch.device(name)
     except RuntimeError:
-        raise ConfigError(f"arch.device '{name}' is not a torch device; use auto, cpu or "
+        raise ConfigError(f"{key} '{name}' is not a torch device; use auto, cpu or "
                           "cuda") from None
 
 
@@ -114,11 +117,12 @@ def averaged_depth_net(cfg, model):
                          use_buffers=True)
 
 
-def load_weights(module, path, prefix=''):
-    """Initialise `module` from the state dict of a checkpoint (entries under `prefix`)."""
+def load_weights(module, path, key, prefix=''):
+    """Initialise `module` from the state dict of the checkpoint that config `key` names
+    (entries under `prefix`)."""
     state = load_checkpoint(path)['state_dict']
     state = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
-    module.load_state_dict(state)
+    fit_weights(module, state, path, f'give {key} a checkpoint of this network')
 
 
 class Trainer:
@@ -155,20 +159,21 @@ class Trainer:
         self.start_epoch, self.last_metrics = 0, {}
         self.logger = build_logger(cfg, self.run_dir, world)
         if resume_from is not None:
-            self._restore(load_checkpoint(resume_from), optimizer)
+            self._restore(load_checkpoint(resume_from), optimizer, resume_from)
         world.broadcast_state(self.model, optimizer)
         self.optimizer = world.wrap_optimizer(optimizer, self.model)
         self.step = self.start_epoch * len(self.train_loader)
 
     def _initialise_weights(self):
         if self.cfg.model.checkpoint_path:
-            load_weights(self.model, self.cfg.model.checkpoint_path)
+            load_weights(self.model, self.cfg.model.checkpoint_path, 'model.checkpoint_path')
         if self.cfg.model.depth_net.checkpoint_path:
             load_weights(self.model.depth_net, self.cfg.model.depth_net.checkpoint_path,
-                         prefix='depth_net.')
+                         'model.depth_net.checkpoint_path', prefix='depth_net.')
 
-    def _restore(self, state, optimizer):
-        self.model.load_state_dict(state.get('training_state_dict', state['state_dict']))
+    def _restore(self, state, optimizer, path):
+        fit_weights(self.model, state.get('training_state_dict', state['state_dict']), path,
+                    'resume without overrides that change the network')
         if self.averaged is not None:
             with self.evaluated_model():
                 self.model.load_state_dict(state['state_dict'])

@@ -44,6 +44,23 @@ def load_checkpoint(path, map_location='cpu'):
                          "scripts/train.py wrote") from error
 
 
+def fit_weights(module, state, path, fix):
+    """`module.load_state_dict(state)`, or one InputError naming the checkpoint `path`, how its
+    weights differ from the module's (missing, unexpected, other shapes) and `fix`."""
+    try:
+        module.load_state_dict(state)
+    except RuntimeError:
+        own = module.state_dict()
+        differences = {
+            'missing': [k for k in own if k not in state],
+            'unexpected': [k for k in state if k not in own],
+            'other shape': [k for k in own if k in state and own[k].shape != state[k].shape]}
+        found = '; '.join(f"{len(keys)} {kind}, e.g. '{keys[0]}'"
+                          for kind, keys in differences.items() if keys)
+        raise InputError(f"Checkpoint '{path}' does not fit the {type(module).__name__} this "
+                         f"config builds ({found}); {fix}") from None
+
+
 def first_sentence(error):
     """The first sentence of an error's message (torch's run to paragraphs), or its type."""
     message = str(error).strip()
