@@ -64,7 +64,7 @@ from packnet_sfm.utils.checkpoint import load_checkpoint  # noqa: E402
 from packnet_sfm.utils.cli import run_cli  # noqa: E402
 from packnet_sfm.utils.compare import flatten, read_val_metrics  # noqa: E402
 from packnet_sfm.utils.config import load_config, split_overrides, to_dict  # noqa: E402
-from packnet_sfm.utils.errors import InputError, writable_folder  # noqa: E402
+from packnet_sfm.utils.errors import InputError, file_name_part, writable_folder  # noqa: E402
 
 SCRIPTS = Path(__file__).resolve().parent
 PROTOCOLS = ('batvision', 'batvision_published')
@@ -141,6 +141,7 @@ def parse_args(argv=None):
             raise InputError(f"--configs '{config}' is not a YAML file; give the configs' paths")
     if args.data and args.split:
         raise InputError('--split applies to --generate; a --data root keeps its own split CSVs')
+    file_name_part(args.report, '--report')
     return args
 
 

@@ -13,7 +13,6 @@ kitti_eigen, custom (see packnet_sfm/utils/protocols.py).
 import argparse
 import csv
 import json
-import re
 from pathlib import Path
 
 import torch
@@ -26,7 +25,7 @@ from packnet_sfm.trainers.trainer import autocast_settings, select_device
 from packnet_sfm.utils.cli import run_cli
 from packnet_sfm.utils.config import load_config, split_overrides
 from packnet_sfm.utils.depth import METRIC_NAMES
-from packnet_sfm.utils.errors import InputError
+from packnet_sfm.utils.errors import file_name_part
 from packnet_sfm.utils.protocols import protocol_from_config
 
 
@@ -44,9 +43,8 @@ def main():
     args = parser.parse_args()
     args.protocol, overrides = split_overrides(args.protocol)
     args.opts = overrides + args.opts
-    if args.tag and not re.fullmatch(r'[\w-]+', args.tag):
-        raise InputError(f"--tag '{args.tag}': use letters, digits, '_' and '-' only (it names "
-                         'files)')
+    if args.tag:
+        file_name_part(args.tag, '--tag')
 
     cfg = load_config(args.config or args.checkpoint, args.opts)
     world = setup_distributed(cfg.arch.distributed)

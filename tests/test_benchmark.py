@@ -229,6 +229,8 @@ def test_overrides_after_the_configs_are_overrides():
     assert args.opts == ['name', 'x', 'model.x', '1', 'arch.seed', '2']
     with pytest.raises(InputError, match="--configs 'a' is not a YAML file"):
         benchmark.parse_args(['--configs', 'a', '--data', 'd'])
+    with pytest.raises(InputError, match="--report 'a/b': use letters, digits"):
+        benchmark.parse_args(['--configs', 'a.yaml', '--data', 'd', '--report', 'a/b'])
 
 
 # ------------------------------------------------------------------------------------------

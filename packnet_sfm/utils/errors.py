@@ -3,6 +3,7 @@ one line without a traceback, also when they were raised in a DataLoader worker 
 several Horovod ranks."""
 import hashlib
 import os
+import re
 import sys
 import tempfile
 from pathlib import Path
@@ -29,6 +30,14 @@ def writable_folder(path, key):
         raise InputError(f"{key} '{path}' is not a writable folder ({error.strerror}); "
                          f"choose another one") from error
     return Path(path)
+
+
+def file_name_part(value, option):
+    """`value`, or an InputError naming `option` when it cannot be part of a file name."""
+    if not re.fullmatch(r'[\w-]+', value):
+        raise InputError(f"{option} '{value}': use letters, digits, '_' and '-' only (it names "
+                         'files)')
+    return value
 
 
 def user_message(error):
