@@ -10,7 +10,7 @@ from packnet_sfm.datasets.builder import depth_units
 from packnet_sfm.models import build_model
 from packnet_sfm.trainers.distributed import SingleProcess
 from packnet_sfm.trainers.trainer import Trainer
-from packnet_sfm.utils.config import load_config
+from packnet_sfm.utils.config import ConfigError, load_config
 
 REPO = Path(__file__).resolve().parents[1]
 SPLIT = '[data_splits/eigen_zhou_files.txt]'
@@ -71,3 +71,25 @@ def test_a_pretrained_checkpoint_evaluates_and_resumes_without_its_imagenet_weig
     assert predictor({'rgb': torch.rand(1, 3, 64, 128)}).shape == (1, 1, 64, 128)
     train(checkpoint, ['arch.max_epochs', '2'])
     assert load_checkpoint(checkpoint)['epoch'] == 2
+
+
+@pytest.mark.parametrize('overrides, message', [
+    (['datasets.kitti.image_shape', '[64, 100]'],
+     'datasets.kitti.image_shape [64, 100] does not suit DepthResNet, whose input sides must be '
+     'multiples of 32; change datasets.kitti.image_shape or the network'),
+    (['datasets.kitti.image_shape', '[64]'], 'datasets.kitti.image_shape [64] must be [height, '
+                                             'width], both positive'),
+    (['model.depth_net.DepthResNet.min_depth', '100'],
+     "model.depth_net.DepthResNet.min_depth (100 m) must lie between 0 and the dataset's "
+     'max_depth (80 m)'),
+    (['model.loss.supervised_method', 'sparse-scale-adaptive',
+      'model.loss.scale_adaptive.num_scales', '0'],
+     'model.loss.scale_adaptive.num_scales must be >= 1, got 0'),
+])
+def test_bad_rgb_settings_name_the_key(kitti_cfg, overrides, message):
+    """Each was a traceback from inside torch or OpenCV, or a run on a reversed depth range."""
+    cfg = kitti_cfg('model.depth_net.name', 'DepthResNet', 'model.depth_net.DepthResNet.version',
+                    '18nt', *overrides)
+    with pytest.raises(ConfigError) as error:
+        build_model(cfg, *depth_units(cfg))
+    assert str(error.value) == message

@@ -29,6 +29,15 @@ class TermWeights:
     sparse: float
 
 
+def check_term_weights(node, name):
+    """A ConfigError naming the key when a term weight of model.loss.base_residual[.name]
+    (lambda_* or recon / base / sparse) is negative."""
+    for key, value in node.items():
+        if (key.startswith('lambda_') or key in ('recon', 'base', 'sparse')) and value < 0:
+            where = '.'.join(filter(None, ('model.loss.base_residual', name, key)))
+            raise ConfigError(f'{where} must be >= 0, got {value}')
+
+
 def masked_lowpass(depth, valid, kernel):
     """Box-filtered `depth` over its `valid` pixels: sum(depth * valid) / sum(valid) in each
     kernel x kernel window (stride 1, same size as the input). Returns (lowpass, covered),
@@ -83,6 +92,8 @@ class BaseResidualLoss(LossBase):
         """Build from the model.loss node: L_recon is `supervised_method`, the rest is read from
         `base_residual`; each supervised loss takes its parameters from its own namespace."""
         node = loss_cfg.base_residual
+        for weights in ('', 'warmup_weights', 'final_weights'):
+            check_term_weights(node[weights] if weights else node, weights)
 
         def params(method):
             return dict(loss_cfg.get(loss_namespace(method), {}))

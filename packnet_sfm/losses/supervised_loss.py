@@ -15,7 +15,7 @@ import torch.nn.functional as F
 import packnet_sfm.losses.depth_losses  # noqa: F401
 import packnet_sfm.losses.scale_adaptive_loss  # noqa: F401
 from packnet_sfm.losses.loss_base import LOSS_REGISTRY, LossBase, select_valid
-from packnet_sfm.utils.config import ConfigError
+from packnet_sfm.utils.config import ConfigError, check_numbers
 
 MASK_MODES = ('sparse', 'dense')
 
@@ -48,6 +48,8 @@ def get_loss_func(supervised_method, **kwargs):
             f"model.loss.{loss_namespace(supervised_method)}: {', '.join(unknown)} not accepted "
             f"by {loss_class.__name__}; its parameters: "
             f"{', '.join(p for p in params if p != 'self') or 'none'}")
+    check_numbers(f'model.loss.{loss_namespace(supervised_method)}', kwargs,
+                  {name: param.default for name, param in params.items()})
     return MaskedLoss(loss=loss_class(**kwargs), mode=mode)
 
 

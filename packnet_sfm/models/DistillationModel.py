@@ -14,10 +14,11 @@ import inspect
 
 import torch
 
+from configs.default_config import get_cfg_defaults
 from packnet_sfm.losses.distillation_loss import DistillationLoss, check_schedule, kd_weight
 from packnet_sfm.models.SemiSupModel import SemiSupModel
 from packnet_sfm.networks.features import feature_shapes
-from packnet_sfm.utils.config import ConfigError, load_config
+from packnet_sfm.utils.config import ConfigError, check_numbers, load_config
 
 
 class DistillationModel(SemiSupModel):
@@ -44,6 +45,7 @@ class DistillationModel(SemiSupModel):
     @classmethod
     def from_config(cfg_cls, cfg, depth_scale, max_depth, **kwargs):
         node = cfg.model.distillation
+        check_numbers('model.distillation', node, get_cfg_defaults().model.distillation)
         if cfg.datasets.augmentation.echo_room_scale > 0:
             raise ConfigError('datasets.augmentation.echo_room_scale scales the depth the '
                               'student learns but not the RGB teacher\'s: set it to 0 for '

@@ -1,7 +1,7 @@
 """Depth and pose networks, built by class name from the config."""
 from configs.default_config import get_cfg_defaults
 from packnet_sfm.datasets.audio import AUDIO_FORMATS, audio_channels
-from packnet_sfm.utils.config import ConfigError
+from packnet_sfm.utils.config import ConfigError, check_numbers
 from packnet_sfm.utils.load import accepted_kwargs, load_class
 
 DEPTH_NETS = 'packnet_sfm.networks.depth'
@@ -17,24 +17,17 @@ def build_depth_net(cfg, **context):
     name = cfg.model.depth_net.name
     cls = load_class(name, DEPTH_NETS, 'model.depth_net.name')
     params = dict(cfg.model.depth_net.get(name, {}))
-    check_counts(name, params)
+    check_numbers(f'model.depth_net.{name}', params,
+                  get_cfg_defaults().model.depth_net.get(name, {}))
     return cls(**params, **accepted_kwargs(cls, context))
-
-
-def check_counts(name, params):
-    """A ConfigError naming the key when a count or width (an integer option whose default is
-    at least 1: channels, heads, layers, bins) is below 1."""
-    defaults = get_cfg_defaults().model.depth_net.get(name, {})
-    for key, value in params.items():
-        default = defaults.get(key)
-        if type(default) is int and default >= 1 and value < 1:
-            raise ConfigError(f'model.depth_net.{name}.{key} must be >= 1, got {value}')
 
 
 def check_input_size(net, size, key):
     """A ConfigError naming `key` when the input sides `size` are not multiples of the
     network's `input_multiple` (networks without one take any size)."""
     multiple = getattr(net, 'input_multiple', 1)
+    if len(size) != 2 or min(size) < 1:
+        raise ConfigError(f'{key} {list(size)} must be [height, width], both positive')
     if any(side % multiple for side in size):
         raise ConfigError(f"{key} {list(size)} does not suit {type(net).__name__}, whose input "
                           f"sides must be multiples of {multiple}; change {key} or the network")

@@ -17,6 +17,19 @@ class ConfigError(InputError):
     """A configuration key or value that cannot be used."""
 
 
+def check_numbers(key, values, defaults):
+    """A ConfigError naming `key`.NAME when a count (an integer whose default is at least 1:
+    channels, heads, layers, scales) is below 1, or a number whose default is not negative (a
+    weight, a depth, a rate) is negative."""
+    for name, value in values.items():
+        default = defaults.get(name)
+        if type(default) not in (int, float) or default < 0:
+            continue
+        minimum = 1 if type(default) is int and default >= 1 else 0
+        if value < minimum:
+            raise ConfigError(f'{key}.{name} must be >= {minimum}, got {value}')
+
+
 def full_keys(cfg, prefix=''):
     """Every leaf key of a config as a dotted path."""
     keys = []

@@ -23,6 +23,7 @@ class DepthResNet(nn.Module):
         Output depth maps, finest first (scale s is H/2^s x W/2^s).
     """
     input_keys = ('rgb',)
+    input_multiple = 32     # five halvings in the encoder, undone by the decoder
 
     def __init__(self, version='18pt', min_depth=0.1, max_depth=80.0, pretrained_path='',
                  num_scales=4, depth_scale=1.0):
@@ -31,8 +32,11 @@ class DepthResNet(nn.Module):
             raise ConfigError(f"{type(self).__name__} predicts (and reads input depth in) metres "
                               "between min_depth and max_depth; turn depth normalisation off "
                               "(datasets.batvision.depth_norm false)")
-        self.encoder = build_encoder(version, pretrained_path,
-                                     key='model.depth_net.DepthResNet.version')
+        key = f'model.depth_net.{type(self).__name__}'
+        if not 0 < min_depth < max_depth:
+            raise ConfigError(f'{key}.min_depth ({min_depth:g} m) must lie between 0 and the '
+                              f"dataset's max_depth ({max_depth:g} m)")
+        self.encoder = build_encoder(version, pretrained_path, key=f'{key}.version')
         self.decoder = DepthDecoder(self.encoder.num_ch_enc, num_scales)
         self.min_depth, self.max_depth = min_depth, max_depth
         self.start_at_middle_depth()
