@@ -165,6 +165,7 @@ def test_bad_roots_name_the_root_or_csv(bv2, tiny_config, case, change, named):
     (['model.optimizer.name', 'SGD', 'model.optimizer.momentum', -1],
      ['model.optimizer.momentum must be >= 0']),
     (['log.num_images', 0], ['log.num_images must be >= 1, got 0']),
+    (['datasets.max_bad_fraction', -1], ['datasets.max_bad_fraction must be >= 0, got -1.0']),
     (['model.loss.supervised_method', 'sparse-combined', 'model.loss.combined.l1_weight', -1],
      ['model.loss.combined.l1_weight must be >= 0, got -1.0']),
     (['model.name', 'BaseResidualModel', 'model.depth_net.name', 'BaseResidualUNet',
