@@ -120,6 +120,21 @@ def test_a_bad_sample_raises_its_error_again_from_the_cache(tiny_bv2, tmp_path):
     assert cached[0]['audio'].shape == (2, 64, 64)
 
 
+@pytest.mark.parametrize('arguments, message', [
+    (['--workers', '-1'], 'error: bad --workers -1: give 0 or more'),
+    (['datasets.cache_dir', '{blocker}'], "error: datasets.cache_dir '{blocker}' is a file; give "
+                                          'a folder'),
+])
+def test_prepare_cache_bad_input_is_one_line(tiny_config, tmp_path, arguments, message):
+    blocker = tmp_path / 'a_file'
+    blocker.write_text('not a folder')
+    command = [sys.executable, str(REPO / 'scripts' / 'prepare_cache.py'), str(tiny_config),
+               'datasets.cache_dir', str(tmp_path / 'cache'),
+               *[word.format(blocker=blocker) for word in arguments]]
+    result = subprocess.run(command, capture_output=True, text=True, cwd=REPO, timeout=300)
+    assert result.returncode == 1 and result.stderr.strip() == message.format(blocker=blocker)
+
+
 def test_prepare_cache_builds_every_split_and_training_reuses_it(tiny_config, tmp_path):
     command = [sys.executable, str(REPO / 'scripts' / 'prepare_cache.py'), str(tiny_config),
                '--workers', '2', 'datasets.cache_dir', str(tmp_path / 'cache')]

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from packnet_sfm.utils.errors import InputError, user_message
+from packnet_sfm.utils.errors import InputError, user_message, writable_folder
 from packnet_sfm.utils.progress import progress
 
 CACHE_FORMAT = 2
@@ -98,7 +98,7 @@ def build_cache(dataset, cache_dir, workers=0):
     folder = cache_folder(cache_dir, dataset)
     if os.path.isdir(folder):
         return folder
-    os.makedirs(cache_dir, exist_ok=True)
+    writable_folder(cache_dir, 'datasets.cache_dir')
     with locked(folder + '.lock'):
         if not os.path.isdir(folder):       # another process may have built it meanwhile
             partial = folder + '.partial'
