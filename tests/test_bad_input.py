@@ -125,6 +125,11 @@ def remove_split_csvs(root):
         (location / 'train.csv').unlink()
 
 
+def append_short_row(root):
+    csv_file = root / 'Room000' / 'train.csv'
+    csv_file.write_text(csv_file.read_text() + 'Room000/audio,audio_1.wav\n')
+
+
 @pytest.mark.parametrize('case, change, named', [
     ('missing root', lambda root: shutil.rmtree(root), ['is not a folder']),
     ('root without CSV', remove_split_csvs, ['No location under', 'train.csv']),
@@ -133,6 +138,7 @@ def remove_split_csvs(root):
     ('empty split CSV', lambda root: [(loc / 'train.csv').write_text(
         (loc / 'train.csv').read_text().splitlines()[0] + '\n') for loc in root.iterdir()],
      ['no recordings', 'train']),
+    ('CSV row cut short', append_short_row, ['train.csv row ', "has no ['depth path'"]),
 ])
 def test_bad_roots_name_the_root_or_csv(bv2, tiny_config, case, change, named):
     change(bv2)

@@ -64,7 +64,14 @@ def read_split_csv(path, columns):
             raise BatvisionDataError(
                 f"{path} lacks the column(s) {missing}; found {reader.fieldnames}. Use the "
                 f"dataset's original CSV files", kind='split file')
-        return list(enumerate(reader, start=2))
+        rows = list(enumerate(reader, start=2))
+    for number, row in rows:
+        empty = [name for name in columns if not row[name]]
+        if empty:
+            raise BatvisionDataError(f"{path} row {number} has no {empty}; fix or remove that "
+                                     "row, or use the dataset's original CSV files",
+                                     kind='split file')
+    return rows
 
 
 def require_file(path, what, source):
