@@ -198,6 +198,16 @@ def test_config_file_that_is_not_yaml(tmp_path):
     broken = tmp_path / 'broken.yaml'
     broken.write_text('model:\n  depth_net: [UNetSoundOnly\n')
     assert_one_clear_line(script('train.py', broken), broken, 'not valid YAML', 'line 3')
+    binary = tmp_path / 'binary.yaml'
+    binary.write_bytes(b'\xff\xfe\x00garbage')
+    assert_one_clear_line(script('train.py', binary), binary, 'is not UTF-8 text')
+
+
+def test_run_folder_given_for_a_file_points_at_its_checkpoint(trained):
+    hint = ("is a folder; give a config or checkpoint file; its last checkpoint is "
+            f"'{trained / 'last.ckpt'}'")
+    assert_one_clear_line(script('eval.py', '--checkpoint', trained), hint)
+    assert_one_clear_line(script('train.py', trained), hint)
 
 
 def test_unwritable_output_folder(tiny_config, tmp_path):

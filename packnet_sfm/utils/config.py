@@ -149,7 +149,11 @@ def read_yaml_chain(path, children=()):
     if path.resolve() in [child.resolve() for child in children]:
         chain = ' -> '.join(str(p) for p in (*children, path))
         raise ConfigError(f"{BASE_KEY} cycle: {chain}; remove one of these {BASE_KEY} lines")
-    data = parse_yaml(path.read_text(), f"Config file '{path}'", 'fix that line') or {}
+    try:
+        text = path.read_text(encoding='utf-8')
+    except UnicodeDecodeError:
+        raise ConfigError(f"Config file '{path}' is not UTF-8 text; give a YAML file") from None
+    data = parse_yaml(text, f"Config file '{path}'", 'fix that line') or {}
     if not isinstance(data, dict):
         raise ConfigError(f"Config file '{path}' must hold a mapping of keys")
     base = data.pop(BASE_KEY, None)
@@ -164,6 +168,10 @@ def load_config(path, opts=()):
     """Defaults, then a YAML file (after its bases) or the config stored in a checkpoint,
     then overrides."""
     path = Path(path)
+    if path.is_dir():
+        last = path / 'last.ckpt'
+        hint = f"; its last checkpoint is '{last}'" if last.is_file() else ''
+        raise ConfigError(f"'{path}' is a folder; give a config or checkpoint file{hint}")
     cfg = get_cfg_defaults()
     if path.suffix == '.ckpt':
         from packnet_sfm.utils.checkpoint import load_checkpoint
