@@ -61,7 +61,7 @@ from packnet_sfm.utils.benchmark import (  # noqa: E402
     usable_cores,
 )
 from packnet_sfm.utils.checkpoint import load_checkpoint  # noqa: E402
-from packnet_sfm.utils.cli import run_cli  # noqa: E402
+from packnet_sfm.utils.cli import positive_int, run_cli  # noqa: E402
 from packnet_sfm.utils.compare import flatten, read_val_metrics  # noqa: E402
 from packnet_sfm.utils.config import load_config, split_overrides, to_dict  # noqa: E402
 from packnet_sfm.utils.errors import InputError, file_name_part, writable_folder  # noqa: E402
@@ -112,7 +112,7 @@ def parse_args(argv=None):
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--configs', nargs='+', required=True,
                         help='YAML configs to compare; the first is the reference')
-    parser.add_argument('--seeds', type=positive, default=3,
+    parser.add_argument('--seeds', type=positive_int, default=3,
                         help='runs per config, with arch.seed 0 .. SEEDS-1')
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument('--data', type=Path, help='a BatVision V2 root (its own split CSVs)')
@@ -122,9 +122,9 @@ def parse_args(argv=None):
                         help="with --generate: 'same-rooms' (default) splits every room about "
                              "70/15/15 like the real V2; 'held-out-rooms' keeps a third of the "
                              "rooms (at least one) for validation and test only")
-    parser.add_argument('--epochs', type=positive,
+    parser.add_argument('--epochs', type=positive_int,
                         help="arch.max_epochs of every run (default: the first config's)")
-    parser.add_argument('--jobs', type=positive,
+    parser.add_argument('--jobs', type=positive_int,
                         help='runs trained at once (default: one per core, at most one per run)')
     parser.add_argument('--out', type=Path, default=Path('runs/benchmark'))
     parser.add_argument('--report', default='benchmark', metavar='NAME',
@@ -143,13 +143,6 @@ def parse_args(argv=None):
         raise InputError('--split applies to --generate; a --data root keeps its own split CSVs')
     file_name_part(args.report, '--report')
     return args
-
-
-def positive(text):
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f'must be >= 1, got {value}')
-    return value
 
 
 def held_out_rooms(rooms):

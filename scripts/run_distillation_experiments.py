@@ -19,7 +19,7 @@ from pathlib import Path
 
 from packnet_sfm.trainers.evaluation import read_results
 from packnet_sfm.trainers.run import train
-from packnet_sfm.utils.cli import run_cli
+from packnet_sfm.utils.cli import positive_int, run_cli
 from packnet_sfm.utils.compare import comparison_table, to_markdown, to_text
 
 REPO = Path(__file__).resolve().parents[1]
@@ -38,11 +38,11 @@ def parse_args(argv=None):
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--data', required=True, help='a BatVision V2 root (location folders)')
     parser.add_argument('--runs', default='runs/distill_v2', help='folder of the run folders')
-    parser.add_argument('--epochs', type=int, help='arch.max_epochs')
-    parser.add_argument('--batch-size', type=int, help='batch size of every split')
+    parser.add_argument('--epochs', type=positive_int, help='arch.max_epochs')
+    parser.add_argument('--batch-size', type=positive_int, help='batch size of every split')
     parser.add_argument('--lr', type=float, help='model.optimizer.lr')
-    parser.add_argument('--image-size', type=int, help='datasets.batvision.image_size')
-    parser.add_argument('--base-channels', type=int, help='of the RGB and the audio U-Net')
+    parser.add_argument('--image-size', type=positive_int, help='datasets.batvision.image_size')
+    parser.add_argument('--base-channels', type=positive_int, help='of the RGB and the audio U-Net')
     parser.add_argument('--num-workers', type=int, help='data loader workers of every split')
     parser.add_argument('--markdown', help='also write the table to this Markdown file')
     parser.add_argument('opts', nargs=argparse.REMAINDER, help='overrides as KEY VALUE pairs')
@@ -58,7 +58,7 @@ def budget_overrides(args):
         opts += ([f'datasets.{split}.num_workers', args.num_workers]
                  if args.num_workers is not None else [])
     opts += ['arch.max_epochs', args.epochs] if args.epochs else []
-    opts += ['model.optimizer.lr', args.lr] if args.lr else []
+    opts += ['model.optimizer.lr', args.lr] if args.lr is not None else []
     opts += ['datasets.batvision.image_size', args.image_size] if args.image_size else []
     for net in NETWORKS:
         opts += ([f'model.depth_net.{net}.base_channels', args.base_channels]

@@ -8,10 +8,17 @@ import pytest
 from packnet_sfm.utils.config import load_config
 
 REPO = Path(__file__).resolve().parents[1]
-spec = importlib.util.spec_from_file_location('run_seed_comparison',
-                                              REPO / 'scripts' / 'run_seed_comparison.py')
-comparison = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(comparison)
+
+
+def load_script(name):
+    """scripts/<name> imported as a module."""
+    spec = importlib.util.spec_from_file_location(name[:-3], REPO / 'scripts' / name)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+comparison = load_script('run_seed_comparison.py')
 
 
 @pytest.mark.parametrize('name', sorted(comparison.EXPERIMENTS))
@@ -25,6 +32,15 @@ def test_every_experiment_gets_the_same_data_size_and_budget(name):
     if cfg.model.name == 'BaseResidualModel':
         assert cfg.model.loss.base_residual.warmup_epochs == 3     # a quarter, as 20 of 80
         assert cfg.model.depth_net.BaseResidualUNet.base_channels == 8
+
+
+@pytest.mark.parametrize('script', ['run_seed_comparison.py', 'run_distillation_experiments.py'])
+def test_a_zero_budget_is_refused_not_replaced_by_the_default(script, capsys):
+    """--epochs 0 was ignored by the distillation script (falsy, so the config's 40 epochs ran)
+    and made the seed comparison train nothing, then fail in eval."""
+    with pytest.raises(SystemExit):
+        load_script(script).parse_args(['--data', 'd/v2', '--epochs', '0'])
+    assert 'argument --epochs: must be >= 1, got 0' in capsys.readouterr().err
 
 
 def row(name, rmse, residual=None):

@@ -62,7 +62,7 @@ def select_device(name, world, key='arch.device'):
 
 
 # The run loop's counts and limits, and the smallest value each may take.
-LOOP_MINIMUMS = {'arch.max_epochs': 0, 'arch.validate_every': 1, 'arch.clip_grad': 0,
+LOOP_MINIMUMS = {'arch.max_epochs': 1, 'arch.validate_every': 1, 'arch.clip_grad': 0,
                  'log.every_n_steps': 1, 'log.images_every': 0, 'log.num_images': 1,
                  'checkpoint.save_top_k': 0, 'checkpoint.every_n_epochs': 0,
                  'datasets.max_bad_fraction': 0}

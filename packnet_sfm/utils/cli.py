@@ -1,4 +1,6 @@
 """Entry-point wrapper: bad input ends the script with its one clear message, not a traceback."""
+import argparse
+
 from packnet_sfm.utils.errors import InputError, exit_with
 
 # Errors the scripts report as one line: bad input, missing files, a run that diverged.
@@ -16,6 +18,14 @@ class PeerRankFailed(Exception):
 def stopped_by_another_rank(error):
     """Whether `error` is Horovod shutting down after an exception on another rank."""
     return any(cls.__name__ == 'HorovodInternalError' for cls in type(error).__mro__)
+
+
+def positive_int(text):
+    """argparse type of a count: an integer >= 1."""
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f'must be >= 1, got {value}')
+    return value
 
 
 def run_cli(main):
