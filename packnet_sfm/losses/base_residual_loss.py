@@ -11,14 +11,14 @@ L_struct. L_recon and L_struct are registered supervised losses (`get_loss_func`
 lambda_sparse) throughout. All depths are in the network's units (normalised by max_depth with
 depth normalisation, metres otherwise; see SemiSupModel).
 """
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import torch
 import torch.nn.functional as F
 
 from packnet_sfm.losses.loss_base import LossBase
 from packnet_sfm.losses.supervised_loss import get_loss_func, loss_namespace
-from packnet_sfm.utils.config import ConfigError
+from packnet_sfm.utils.config import ConfigError, check_minimums
 
 
 @dataclass(frozen=True)
@@ -27,15 +27,6 @@ class TermWeights:
     recon: float
     base: float
     sparse: float
-
-
-def check_term_weights(node, name):
-    """A ConfigError naming the key when a term weight of model.loss.base_residual[.name]
-    (lambda_* or recon / base / sparse) is negative."""
-    for key, value in node.items():
-        if (key.startswith('lambda_') or key in ('recon', 'base', 'sparse')) and value < 0:
-            where = '.'.join(filter(None, ('model.loss.base_residual', name, key)))
-            raise ConfigError(f'{where} must be >= 0, got {value}')
 
 
 def masked_lowpass(depth, valid, kernel):
@@ -92,8 +83,11 @@ class BaseResidualLoss(LossBase):
         """Build from the model.loss node: L_recon is `supervised_method`, the rest is read from
         `base_residual`; each supervised loss takes its parameters from its own namespace."""
         node = loss_cfg.base_residual
-        for weights in ('', 'warmup_weights', 'final_weights'):
-            check_term_weights(node[weights] if weights else node, weights)
+        terms = [field.name for field in fields(TermWeights)]
+        weights = [f'lambda_{term}' for term in terms]
+        weights += [f'{stage}.{term}' for stage in ('warmup_weights', 'final_weights')
+                    for term in terms]
+        check_minimums(node, dict.fromkeys(weights, 0), 'model.loss.base_residual')
 
         def params(method):
             return dict(loss_cfg.get(loss_namespace(method), {}))

@@ -3,7 +3,7 @@ import math
 
 import torch
 
-from packnet_sfm.utils.config import ConfigError
+from packnet_sfm.utils.config import ConfigError, check_minimums
 
 OPTIMIZERS = {'AdamW': torch.optim.AdamW, 'Adam': torch.optim.Adam, 'SGD': torch.optim.SGD}
 
@@ -13,9 +13,7 @@ def build_optimizer(cfg, parameters, lr_multiplier=1.0):
     if node.name not in OPTIMIZERS:
         raise ConfigError(f"model.optimizer.name '{node.name}' is unknown; use one of "
                           f"{', '.join(OPTIMIZERS)}")
-    for key in ('lr', 'weight_decay', 'momentum'):
-        if node[key] < 0:
-            raise ConfigError(f'model.optimizer.{key} must be >= 0, got {node[key]:g}')
+    check_minimums(node, dict.fromkeys(('lr', 'weight_decay', 'momentum'), 0), 'model.optimizer')
     # fused: one kernel per step for all parameters (CPU and CUDA), not one per tensor
     kwargs = {'lr': node.lr * lr_multiplier, 'weight_decay': node.weight_decay, 'fused': True}
     if node.name == 'SGD':
@@ -34,10 +32,7 @@ def check_scheduler(cfg):
     minimums = {'warmup_steps': 0, 'min_lr': 0}
     if name == 'StepLR':
         minimums.update(step_size=1, gamma=0)
-    for key, minimum in minimums.items():
-        if cfg.model.scheduler[key] < minimum:
-            raise ConfigError(f'model.scheduler.{key} must be >= {minimum}, got '
-                              f'{cfg.model.scheduler[key]}')
+    check_minimums(cfg.model.scheduler, minimums, 'model.scheduler')
 
 
 def learning_rate(cfg, base_lr, epoch, step=math.inf):

@@ -36,7 +36,7 @@ from packnet_sfm.utils.checkpoint import (
     set_rng_state,
 )
 from packnet_sfm.utils.compare import VAL_METRICS_FILE
-from packnet_sfm.utils.config import ConfigError, to_dict
+from packnet_sfm.utils.config import ConfigError, check_minimums, to_dict
 from packnet_sfm.utils.depth import METRIC_NAMES
 from packnet_sfm.utils.errors import InputError
 from packnet_sfm.utils.progress import progress
@@ -66,13 +66,6 @@ LOOP_MINIMUMS = {'arch.max_epochs': 1, 'arch.validate_every': 1, 'arch.clip_grad
                  'log.every_n_steps': 1, 'log.images_every': 0, 'log.num_images': 1,
                  'checkpoint.save_top_k': 0, 'checkpoint.every_n_epochs': 0,
                  'datasets.max_bad_fraction': 0}
-
-
-def check_loop_settings(cfg):
-    for key, minimum in LOOP_MINIMUMS.items():
-        section, name = key.split('.')
-        if cfg[section][name] < minimum:
-            raise ConfigError(f'{key} must be >= {minimum}, got {cfg[section][name]}')
 
 
 def autocast_settings(amp, device):
@@ -129,7 +122,7 @@ def load_weights(module, path, key, prefix=''):
 class Trainer:
     def __init__(self, cfg, run_dir, world, resume_from=None):
         self.cfg, self.run_dir, self.world = cfg, Path(run_dir), world
-        check_loop_settings(cfg)
+        check_minimums(cfg, LOOP_MINIMUMS)
         self.device = select_device(cfg.arch.device, world)
         set_seed(cfg.arch.seed)
         torch.use_deterministic_algorithms(cfg.arch.deterministic, warn_only=True)

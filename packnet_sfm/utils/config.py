@@ -17,17 +17,26 @@ class ConfigError(InputError):
     """A configuration key or value that cannot be used."""
 
 
+def check_minimums(values, minimums, prefix=''):
+    """A ConfigError naming `prefix`.KEY for the first value below its minimum; `minimums` maps
+    KEY (dotted into nested `values`) to the smallest value it may take."""
+    for key, minimum in minimums.items():
+        value = values
+        for part in key.split('.'):
+            value = value[part]
+        if value < minimum:
+            name = f'{prefix}.{key}' if prefix else key
+            raise ConfigError(f'{name} must be >= {minimum}, got {value}')
+
+
 def check_numbers(key, values, defaults):
     """A ConfigError naming `key`.NAME when a count (an integer whose default is at least 1:
     channels, heads, layers, scales) is below 1, or a number whose default is not negative (a
     weight, a depth, a rate) is negative."""
-    for name, value in values.items():
-        default = defaults.get(name)
-        if type(default) not in (int, float) or default < 0:
-            continue
-        minimum = 1 if type(default) is int and default >= 1 else 0
-        if value < minimum:
-            raise ConfigError(f'{key}.{name} must be >= {minimum}, got {value}')
+    numeric = {name: default for name, default in defaults.items()
+               if name in values and type(default) in (int, float) and default >= 0}
+    check_minimums(values, {name: int(type(default) is int and default >= 1)
+                            for name, default in numeric.items()}, key)
 
 
 def full_keys(cfg, prefix=''):
