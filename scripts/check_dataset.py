@@ -19,7 +19,7 @@ from packnet_sfm.datasets.BatvisionV2Dataset import BatvisionV2Dataset
 from packnet_sfm.datasets.check import check_split, summary
 from packnet_sfm.datasets.KITTIDataset import KITTIDataset
 from packnet_sfm.utils.cli import run_cli
-from packnet_sfm.utils.errors import InputError
+from packnet_sfm.utils.errors import InputError, writable_file
 
 # format -> (loader, max_depth of its seed configs: the echo window the audio must cover)
 BATVISION = {'batvision_v1': (BatvisionV1Dataset, 12.0),
@@ -49,15 +49,11 @@ def split_loader(args):
 
 
 def write_report(path, reports):
-    try:
-        with open(path, 'w', newline='') as file:
-            writer = csv.writer(file)
-            writer.writerow(['split', 'file', 'kind', 'message'])
-            writer.writerows([report.split, p.file, p.kind, p.message]
-                             for report in reports for p in report.problems)
-    except OSError as error:
-        raise InputError(f"Cannot write --report {path} ({error.strerror}); choose another "
-                         f"path") from error
+    with open(path, 'w', newline='') as file:
+        writer = csv.writer(file)
+        writer.writerow(['split', 'file', 'kind', 'message'])
+        writer.writerows([report.split, p.file, p.kind, p.message]
+                         for report in reports for p in report.problems)
 
 
 def main():
@@ -78,6 +74,8 @@ def main():
     if not os.path.isdir(args.root):
         raise InputError(f"Dataset root {args.root} is not a folder; give the folder that "
                          f"holds the dataset")
+    if args.report:
+        writable_file(args.report, '--report')
     make = split_loader(args)
     splits = args.split or ['train', 'val', 'test']
     reports = [check_split(make, split, max(args.workers, 1)) for split in splits]

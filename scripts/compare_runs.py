@@ -17,6 +17,7 @@ from packnet_sfm.utils.compare import (
     to_text,
     write_csv,
 )
+from packnet_sfm.utils.errors import writable_file
 
 
 def parse_args(argv=None):
@@ -34,6 +35,9 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
+    for option in ('csv', 'markdown'):
+        if getattr(args, option):
+            writable_file(getattr(args, option), f'--{option}')
     table = grouped_table if args.group_seeds else comparison_table
     header, rows = table(args.run_dirs, args.metrics)
     print(to_text(header, rows))

@@ -9,7 +9,6 @@ package (`torch.jit.load`).
 import argparse
 import contextlib
 import io
-from pathlib import Path
 
 import torch
 
@@ -17,7 +16,7 @@ from packnet_sfm.models import load_trained_model
 from packnet_sfm.models.deploy import EXPORT_FORMATS, DepthPredictor, export
 from packnet_sfm.utils.cli import run_cli
 from packnet_sfm.utils.config import load_config
-from packnet_sfm.utils.errors import InputError, writable_folder
+from packnet_sfm.utils.errors import writable_file
 
 
 def main():
@@ -29,10 +28,7 @@ def main():
     args = parser.parse_args()
     cfg = load_config(args.checkpoint)
     predictor = DepthPredictor(load_trained_model(cfg, args.checkpoint), cfg)
-    output = Path(args.output)
-    if output.is_dir():
-        raise InputError(f"--output '{output}' is a folder; give the file to write")
-    writable_folder(output.parent, '--output')
+    output = writable_file(args.output, '--output')
     with contextlib.redirect_stdout(io.StringIO()):     # the exporter's progress chatter
         export(predictor, cfg, output, args.format)
     print(f"Wrote {output} ({args.format}; inputs {', '.join(predictor.input_keys)} -> depth "

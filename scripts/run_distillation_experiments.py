@@ -21,6 +21,7 @@ from packnet_sfm.trainers.evaluation import read_results
 from packnet_sfm.trainers.run import train
 from packnet_sfm.utils.cli import positive_int, run_cli
 from packnet_sfm.utils.compare import comparison_table, to_markdown, to_text
+from packnet_sfm.utils.errors import writable_file
 
 REPO = Path(__file__).resolve().parents[1]
 TEACHER = ('RGB only (teacher)', 'configs/distill_rgb_teacher_v2.yaml')
@@ -91,6 +92,8 @@ def results_table(labels, results):
 
 def main(argv=None):
     args = parse_args(argv)
+    if args.markdown:
+        writable_file(args.markdown, '--markdown')
     opts = budget_overrides(args)
     teacher = run_experiment(TEACHER[1], opts)
     teacher_opts = ['model.distillation.teacher_checkpoint', str(teacher[0] / 'last.ckpt')]

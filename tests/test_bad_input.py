@@ -279,6 +279,16 @@ def test_output_folder_that_is_a_file(command, option, tmp_path):
     assert blocker.read_text() == 'not a folder'
 
 
+@pytest.mark.parametrize('command, option', [
+    (['run_distillation_experiments.py', '--data', 'tests/data', '--markdown'], '--markdown'),
+    (['check_dataset.py', 'tests/data', '--format', 'batvision_v2', '--report'], '--report'),
+])
+def test_output_file_that_is_a_folder_is_refused_before_the_work(command, option, tmp_path):
+    result = script(*command, tmp_path)
+    assert_one_clear_line(result, f"{option} '{tmp_path}' is a folder; give the file to write")
+    assert result.stdout == '' and list(tmp_path.iterdir()) == []
+
+
 def test_eval_tag_that_cannot_name_a_file(trained):
     result = script('eval.py', '--checkpoint', trained / 'last.ckpt', '--tag', 'a/b')
     assert_one_clear_line(result, "--tag 'a/b'", 'letters, digits')

@@ -116,7 +116,8 @@ def test_script_fails_clearly_when_the_table_file_is_a_folder(runs, tmp_path, op
     result = subprocess.run([sys.executable, str(SCRIPT), str(runs[0]), option, str(tmp_path)],
                             capture_output=True, text=True)
     assert result.returncode == 1 and 'Traceback' not in result.stderr
-    assert result.stderr.strip() == f"error: [Errno 21] Is a directory: '{tmp_path}'"
+    assert result.stderr.strip() == (f"error: {option} '{tmp_path}' is a folder; give the file "
+                                     'to write')
 
 
 def write_seeded_run(root, name, seed, lr, rmses):

@@ -32,6 +32,15 @@ def writable_folder(path, key):
     return Path(path)
 
 
+def writable_file(path, option):
+    """`path`, whose folder is created if needed, or an InputError naming `option` when it is
+    a folder or its folder cannot be written: checked before the work whose result it holds."""
+    if Path(path).is_dir():
+        raise InputError(f"{option} '{path}' is a folder; give the file to write")
+    writable_folder(Path(path).parent, option)
+    return Path(path)
+
+
 def file_name_part(value, option):
     """`value`, or an InputError naming `option` when it cannot be part of a file name."""
     if not re.fullmatch(r'[\w-]+', value):
