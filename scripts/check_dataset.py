@@ -18,7 +18,7 @@ from packnet_sfm.datasets.BatvisionV1Dataset import BatvisionV1Dataset
 from packnet_sfm.datasets.BatvisionV2Dataset import BatvisionV2Dataset
 from packnet_sfm.datasets.check import check_split, summary
 from packnet_sfm.datasets.KITTIDataset import KITTIDataset
-from packnet_sfm.utils.cli import run_cli
+from packnet_sfm.utils.cli import non_negative_int, positive_int, run_cli
 from packnet_sfm.utils.errors import InputError, writable_file
 
 # format -> (loader, max_depth of its seed configs: the echo window the audio must cover)
@@ -63,13 +63,14 @@ def main():
     parser.add_argument('--format', required=True, choices=FORMATS)
     parser.add_argument('--split', nargs='+',
                         help='BatVision: splits (default train val test); KITTI: split files')
-    parser.add_argument('--workers', type=int, default=min(os.cpu_count() or 1, 8))
+    parser.add_argument('--workers', type=positive_int, default=min(os.cpu_count() or 1, 8))
     parser.add_argument('--max-depth', type=float,
                         help='metres; sets the echo window (default: the seed configs\')')
     parser.add_argument('--depth-type', choices=('groundtruth', 'velodyne'),
                         default='groundtruth', help='KITTI ground truth to check')
     parser.add_argument('--report', help='write every problem to this CSV file')
-    parser.add_argument('--show', type=int, default=10, help='problems printed (default 10)')
+    parser.add_argument('--show', type=non_negative_int, default=10,
+                        help='problems printed (default 10)')
     args = parser.parse_args()
     if not os.path.isdir(args.root):
         raise InputError(f"Dataset root {args.root} is not a folder; give the folder that "
@@ -78,7 +79,7 @@ def main():
         writable_file(args.report, '--report')
     make = split_loader(args)
     splits = args.split or ['train', 'val', 'test']
-    reports = [check_split(make, split, max(args.workers, 1)) for split in splits]
+    reports = [check_split(make, split, args.workers) for split in splits]
     print(summary(reports, args.show))
     if args.report:
         write_report(args.report, reports)

@@ -30,7 +30,7 @@ from packnet_sfm.inference import (
     rgb_items,
     write_depth,
 )
-from packnet_sfm.utils.cli import run_cli
+from packnet_sfm.utils.cli import positive_int, run_cli
 from packnet_sfm.utils.errors import InputError, writable_folder
 from packnet_sfm.utils.progress import progress
 
@@ -52,8 +52,9 @@ def parse_args():
                         help='output formats (default: npy png)')
     parser.add_argument('--image-shape', nargs=2, type=int, metavar=('H', 'W'),
                         help="RGB network input size (default: the training split's)")
-    parser.add_argument('--every', type=int, help='videos: every N-th frame (default 1)')
-    parser.add_argument('--batch-size', type=int, default=4)
+    parser.add_argument('--every', type=positive_int,
+                        help='videos: every N-th frame (default 1)')
+    parser.add_argument('--batch-size', type=positive_int, default=4)
     parser.add_argument('--device', default='auto', choices=('auto', 'cpu', 'cuda'))
     parser.add_argument('--color-max', type=float,
                         help="far end of the PNG colour scale in metres (default: each map's "
@@ -78,18 +79,13 @@ def items_for(predictor, args):
     if min(shape) < 64 or any(size % 32 for size in shape):
         raise InputError(f"bad --image-shape {shape[0]} {shape[1]}: use multiples of 32 from "
                          "64 up (the encoder halves the image five times)")
-    every = args.every or 1
-    if every < 1:
-        raise InputError(f"bad --every {every}: give a positive frame step")
     if 'input_depth' in keys and args.input_depth is None:
         print('No --input-depth: the network predicts from RGB alone')
-    return rgb_items(args.input, shape, args.input_depth, every)
+    return rgb_items(args.input, shape, args.input_depth, args.every or 1)
 
 
 def main():
     args = parse_args()
-    if args.batch_size < 1:
-        raise InputError(f"bad --batch-size {args.batch_size}: give a positive number")
     if args.color_max is not None and args.color_max <= 0:
         raise InputError(f"bad --color-max {args.color_max:g}: give a depth in metres > 0")
     output = writable_folder(args.output, '--output')

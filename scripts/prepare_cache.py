@@ -8,19 +8,16 @@ import argparse
 import os
 
 from packnet_sfm.datasets.builder import SPLIT_KEYS, build_datasets
-from packnet_sfm.utils.cli import run_cli
+from packnet_sfm.utils.cli import non_negative_int, run_cli
 from packnet_sfm.utils.config import ConfigError, load_config, merge_opts
-from packnet_sfm.utils.errors import InputError
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('config', help='a YAML config (or a .ckpt) whose datasets to cache')
-    parser.add_argument('--workers', type=int, default=os.cpu_count() or 1)
+    parser.add_argument('--workers', type=non_negative_int, default=os.cpu_count() or 1)
     args, opts = parser.parse_known_args()     # the rest: overrides as KEY VALUE pairs
-    if args.workers < 0:
-        raise InputError(f'bad --workers {args.workers}: give 0 or more')
     cfg = load_config(args.config, opts)
     if not cfg.datasets.cache_dir:
         raise ConfigError("datasets.cache_dir is empty: set it (in the config or as "

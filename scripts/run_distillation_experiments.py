@@ -19,7 +19,7 @@ from pathlib import Path
 
 from packnet_sfm.trainers.evaluation import read_results
 from packnet_sfm.trainers.run import train
-from packnet_sfm.utils.cli import positive_int, run_cli
+from packnet_sfm.utils.cli import non_negative_int, positive_int, run_cli
 from packnet_sfm.utils.compare import comparison_table, to_markdown, to_text
 from packnet_sfm.utils.errors import writable_file
 
@@ -44,7 +44,8 @@ def parse_args(argv=None):
     parser.add_argument('--lr', type=float, help='model.optimizer.lr')
     parser.add_argument('--image-size', type=positive_int, help='datasets.batvision.image_size')
     parser.add_argument('--base-channels', type=positive_int, help='of the RGB and the audio U-Net')
-    parser.add_argument('--num-workers', type=int, help='data loader workers of every split')
+    parser.add_argument('--num-workers', type=non_negative_int,
+                        help='data loader workers of every split')
     parser.add_argument('--markdown', help='also write the table to this Markdown file')
     parser.add_argument('opts', nargs=argparse.REMAINDER, help='overrides as KEY VALUE pairs')
     return parser.parse_args(argv)

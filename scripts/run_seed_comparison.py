@@ -59,18 +59,19 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--data', default='data/batvision_v2_seed_comparison')
     parser.add_argument('--runs', default='runs/seed_comparison')
-    parser.add_argument('--locations', type=int, default=5)
-    parser.add_argument('--samples-per-location', type=int, default=60)
+    parser.add_argument('--locations', type=positive_int, default=5)
+    parser.add_argument('--samples-per-location', type=positive_int, default=60)
     parser.add_argument('--seed', type=int, default=0, help='data and training seed')
     parser.add_argument('--epochs', type=positive_int, default=8)
     parser.add_argument('--warmup-epochs', type=int, default=None,
                         help='Base+Residual warm-up (default: a quarter of the epochs, as 20/80)')
-    parser.add_argument('--image-size', type=int, default=128, help='multiple of 128 (U-Net)')
+    parser.add_argument('--image-size', type=positive_int, default=128,
+                        help='multiple of 128 (U-Net)')
     parser.add_argument('--batch-size', type=positive_int, default=8)
     parser.add_argument('--preprocessing', default='improved', choices=PREPROCESSINGS,
                         help="'improved': nearest-resized depth with an explicit valid mask")
-    parser.add_argument('--unet-ngf', type=int, default=16)
-    parser.add_argument('--base-channels', type=int, default=8,
+    parser.add_argument('--unet-ngf', type=positive_int, default=16)
+    parser.add_argument('--base-channels', type=positive_int, default=8,
                         help='BaseResidualUNet and BinauralAttentionUNet width')
     parser.add_argument('--jobs', type=positive_int, default=2, help='experiments trained at once')
     parser.add_argument('--experiments', nargs='+', choices=EXPERIMENTS, default=list(EXPERIMENTS))

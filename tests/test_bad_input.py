@@ -289,6 +289,22 @@ def test_output_file_that_is_a_folder_is_refused_before_the_work(command, option
     assert result.stdout == '' and list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize('command, option, value, minimum', [
+    (['infer.py', '--checkpoint', 'last.ckpt', '--input', 'tests/data', '--output', 'out'],
+     '--batch-size', 0, 1),
+    (['infer.py', '--checkpoint', 'last.ckpt', '--input', 'tests/data', '--output', 'out'],
+     '--every', 0, 1),
+    (['check_dataset.py', 'tests/data', '--format', 'batvision_v2'], '--workers', 0, 1),
+    (['prepare_cache.py', 'configs/echo_best_v2.yaml'], '--workers', -1, 0),
+    (['run_distillation_experiments.py', '--data', 'tests/data'], '--num-workers', -1, 0),
+])
+def test_count_options_below_their_minimum_stop_the_parser(command, option, value, minimum):
+    result = script(*command, option, value)
+    assert result.returncode == 2 and 'Traceback' not in result.stderr
+    assert result.stderr.strip().splitlines()[-1].endswith(
+        f'error: argument {option}: must be >= {minimum}, got {value}')
+
+
 def test_eval_tag_that_cannot_name_a_file(trained):
     result = script('eval.py', '--checkpoint', trained / 'last.ckpt', '--tag', 'a/b')
     assert_one_clear_line(result, "--tag 'a/b'", 'letters, digits')

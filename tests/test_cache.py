@@ -120,19 +120,15 @@ def test_a_bad_sample_raises_its_error_again_from_the_cache(tiny_bv2, tmp_path):
     assert cached[0]['audio'].shape == (2, 64, 64)
 
 
-@pytest.mark.parametrize('arguments, message', [
-    (['--workers', '-1'], 'error: bad --workers -1: give 0 or more'),
-    (['datasets.cache_dir', '{blocker}'], "error: datasets.cache_dir '{blocker}' is a file; give "
-                                          'a folder'),
-])
-def test_prepare_cache_bad_input_is_one_line(tiny_config, tmp_path, arguments, message):
+def test_prepare_cache_on_a_cache_dir_that_is_a_file_is_one_line(tiny_config, tmp_path):
     blocker = tmp_path / 'a_file'
     blocker.write_text('not a folder')
     command = [sys.executable, str(REPO / 'scripts' / 'prepare_cache.py'), str(tiny_config),
-               'datasets.cache_dir', str(tmp_path / 'cache'),
-               *[word.format(blocker=blocker) for word in arguments]]
+               'datasets.cache_dir', str(blocker)]
     result = subprocess.run(command, capture_output=True, text=True, cwd=REPO, timeout=300)
-    assert result.returncode == 1 and result.stderr.strip() == message.format(blocker=blocker)
+    assert result.returncode == 1
+    assert result.stderr.strip() == (f"error: datasets.cache_dir '{blocker}' is a file; give a "
+                                     'folder')
 
 
 def test_prepare_cache_builds_every_split_and_training_reuses_it(tiny_config, tmp_path):

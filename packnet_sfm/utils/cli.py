@@ -20,12 +20,19 @@ def stopped_by_another_rank(error):
     return any(cls.__name__ == 'HorovodInternalError' for cls in type(error).__mro__)
 
 
-def positive_int(text):
-    """argparse type of a count: an integer >= 1."""
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f'must be >= 1, got {value}')
-    return value
+def int_at_least(minimum):
+    """argparse type of an integer >= `minimum`."""
+    def parse(text):
+        value = int(text)
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f'must be >= {minimum}, got {value}')
+        return value
+    parse.__name__ = 'int'      # argparse names it in "invalid int value: 'x'"
+    return parse
+
+
+positive_int = int_at_least(1)          # a count
+non_negative_int = int_at_least(0)      # workers (0: in the main process), problems shown
 
 
 def run_cli(main):
