@@ -12,6 +12,7 @@ from packnet_sfm.datasets.augmentation import Augmentation
 from packnet_sfm.datasets.bad_samples import ON_BAD_SAMPLE, SkipBadSamples, collate_skipping
 from packnet_sfm.datasets.cache import CachedDataset
 from packnet_sfm.datasets.collate import collate
+from packnet_sfm.utils.config import check_minimums
 from packnet_sfm.utils.errors import InputError
 from packnet_sfm.utils.load import accepted_kwargs, load_class
 from packnet_sfm.utils.seed import seed_worker
@@ -152,10 +153,7 @@ def build_loader(cfg, split_key, dataset, world):
     node, training = cfg.datasets[split_key], split_key == 'train'
     if len(dataset) == 0:
         raise InputError(f"datasets.{split_key} is empty: check datasets.{split_key}.path/split")
-    for key, minimum in (('batch_size', 1), ('num_workers', 0)):
-        if node[key] < minimum:
-            raise InputError(f"datasets.{split_key}.{key} is {node[key]}; it must be at least "
-                             f"{minimum}")
+    check_minimums(node, {'batch_size': 1, 'num_workers': 0}, f'datasets.{split_key}')
     if node.on_bad_sample not in ON_BAD_SAMPLE:
         raise InputError(f"datasets.{split_key}.on_bad_sample is '{node.on_bad_sample}'; use one "
                          f"of {', '.join(ON_BAD_SAMPLE)}")

@@ -18,7 +18,9 @@ import torch.nn.functional as F
 
 from packnet_sfm.losses.loss_base import LossBase
 from packnet_sfm.losses.supervised_loss import get_loss_func, loss_namespace
-from packnet_sfm.utils.config import ConfigError, check_minimums
+from packnet_sfm.utils.config import check_minimums
+
+KEY = 'model.loss.base_residual'
 
 
 @dataclass(frozen=True)
@@ -62,12 +64,8 @@ class BaseResidualLoss(LossBase):
                  final_weights=TermWeights(recon=1.0, base=0.5, sparse=0.3),
                  recon_params=None, structure_params=None):
         super().__init__()
-        if lowpass_kernel < 1:
-            raise ConfigError('model.loss.base_residual.lowpass_kernel must be >= 1, '
-                              f'got {lowpass_kernel}')
-        if warmup_epochs < 0:
-            raise ConfigError('model.loss.base_residual.warmup_epochs must be >= 0, '
-                              f'got {warmup_epochs}')
+        check_minimums({'lowpass_kernel': lowpass_kernel, 'warmup_epochs': warmup_epochs},
+                       {'lowpass_kernel': 1, 'warmup_epochs': 0}, KEY)
         self.recon_loss = get_loss_func(recon_method, **(recon_params or {}))
         self.structure_loss = get_loss_func(structure_method, **(structure_params or {}))
         self.fixed_weights = weights
@@ -87,7 +85,7 @@ class BaseResidualLoss(LossBase):
         weights = [f'lambda_{term}' for term in terms]
         weights += [f'{stage}.{term}' for stage in ('warmup_weights', 'final_weights')
                     for term in terms]
-        check_minimums(node, dict.fromkeys(weights, 0), 'model.loss.base_residual')
+        check_minimums(node, dict.fromkeys(weights, 0), KEY)
 
         def params(method):
             return dict(loss_cfg.get(loss_namespace(method), {}))

@@ -15,7 +15,7 @@ import torch.nn.functional as F
 import packnet_sfm.losses.depth_losses  # noqa: F401
 import packnet_sfm.losses.scale_adaptive_loss  # noqa: F401
 from packnet_sfm.losses.loss_base import LOSS_REGISTRY, LossBase, select_valid
-from packnet_sfm.utils.config import ConfigError, check_numbers
+from packnet_sfm.utils.config import ConfigError, check_minimums, check_numbers
 
 MASK_MODES = ('sparse', 'dense')
 
@@ -90,9 +90,8 @@ class SupervisedLoss(LossBase):
 
     def __init__(self, supervised_method='sparse-l1', supervised_num_scales=1, **loss_kwargs):
         super().__init__()
-        if supervised_num_scales < 1:
-            raise ConfigError(f"model.loss.supervised_num_scales must be >= 1, got "
-                              f"{supervised_num_scales}")
+        check_minimums({'supervised_num_scales': supervised_num_scales},
+                       {'supervised_num_scales': 1}, 'model.loss')
         self.supervised_method = supervised_method
         self.num_scales = supervised_num_scales
         self.loss = get_loss_func(supervised_method, **loss_kwargs)
