@@ -1,6 +1,7 @@
 #!/bin/bash
-# The README's "Echo models, measured" figures: every seed claim and the best echo model on
-# simulated V2 (12 rooms x 70 recordings, data seed 0), 3 seeds each, 20 epochs, 128x128.
+# The figures of the README's "Echo models, measured" and of bench/echo_models.md: every seed
+# claim, the best echo model and its variants on simulated V2 (12 rooms x 70 recordings, data
+# seed 0), 3 seeds each, 20 epochs, 128x128.
 #   bash bench/echo_models.sh [same|held|held10|held_log|held24|distill|tune|all] [OUT]
 #   (all: about nine hours on 2 cores)
 # JOBS runs at once (default 2, one per core here; on a GPU machine, what the GPU holds),
