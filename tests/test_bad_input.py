@@ -150,9 +150,10 @@ def test_bad_roots_name_the_root_or_csv(bv2, tiny_config, case, change, named):
     (['arch.max_epochs', 'many'], ['arch.max_epochs', 'expects int']),
     (['model.loss.supervised_method', 'sparse-l3'], ['model.loss.supervised_method', 'l3']),
     (['model.depth_net.name', 'UNetNope'], ['model.depth_net.name', 'UNetNope']),
-    (['datasets.train.batch_size', 0], ['datasets.train.batch_size']),
-    (['datasets.validation.batch_size', -2], ['datasets.validation.batch_size']),
-    (['datasets.train.num_workers', -1], ['datasets.train.num_workers']),
+    (['datasets.train.batch_size', 0], ['datasets.train.batch_size must be >= 1, got 0']),
+    (['datasets.validation.batch_size', -2],
+     ['datasets.validation.batch_size must be >= 1, got -2']),
+    (['datasets.train.num_workers', -1], ['datasets.train.num_workers must be >= 0, got -1']),
     (['datasets.batvision.image_size', 96], ['datasets.batvision.image_size', 'multiples of 128']),
     (['datasets.train.split', '[train, val]'], ['datasets.train.dataset, .path and .split']),
     (['datasets.train.on_bad_sample', 'ignore'], ['datasets.train.on_bad_sample']),
@@ -187,6 +188,12 @@ def test_bad_roots_name_the_root_or_csv(bv2, tiny_config, case, change, named):
      ['model.depth_net.EchoDelayNet.encoder_layers must be >= 1, got 0']),
     (['model.depth_net.name', 'EchoDelayNet', 'model.depth_net.EchoDelayNet.dropout', 1.5],
      ['model.depth_net.EchoDelayNet.dropout must be in [0, 1)']),
+    (['datasets.augmentation.echo_shift_samples', -1],
+     ['datasets.augmentation.echo_shift_samples must be >= 0, got -1']),
+    (['datasets.augmentation.hue', 0.6],
+     ['datasets.augmentation.hue must be in [0, 0.5], got 0.6']),
+    (['arch.ema_decay', 1], ['arch.ema_decay must be in [0, 1) (0 turns weight averaging off), '
+                             'got 1.0']),
 ])
 def test_bad_config_values_name_the_key(tiny_config, overrides, named):
     assert_one_clear_line(script('train.py', tiny_config, *overrides), *named)

@@ -10,7 +10,7 @@ import cv2
 import numpy as np
 import torch
 
-from packnet_sfm.utils.config import ConfigError
+from packnet_sfm.utils.config import check_interval
 
 # Sample entries mirrored by the flip: [C,H,W] maps and lists of them.
 FLIPPED_MAPS = ('rgb', 'depth', 'valid', 'input_depth')
@@ -79,10 +79,8 @@ class Augmentation:
     turns, applied in a random order (each result clipped to [0, 1]); one draw per sample."""
 
     def __init__(self, flip_prob=0.0, brightness=0.0, contrast=0.0, saturation=0.0, hue=0.0):
-        if not 0.0 <= flip_prob <= 1.0:
-            raise ConfigError(f"datasets.augmentation.flip_prob must be in [0, 1], got {flip_prob}")
-        if not 0.0 <= hue <= 0.5:
-            raise ConfigError(f"datasets.augmentation.hue must be in [0, 0.5], got {hue}")
+        check_interval('datasets.augmentation.flip_prob', flip_prob, 0, 1)
+        check_interval('datasets.augmentation.hue', hue, 0, 0.5)
         self.flip_prob = flip_prob
         ranges = {'brightness': (max(0.0, 1 - brightness), 1 + brightness),
                   'contrast': (max(0.0, 1 - contrast), 1 + contrast),

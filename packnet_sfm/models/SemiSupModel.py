@@ -15,7 +15,7 @@ from packnet_sfm.losses.supervised_loss import SupervisedLoss
 from packnet_sfm.models.self_supervision import Completion, SelfSupervision
 from packnet_sfm.networks import build_depth_net
 from packnet_sfm.networks.layers.audio_frontend import AudioFrontEnd
-from packnet_sfm.utils.config import ConfigError
+from packnet_sfm.utils.config import ConfigError, check_interval
 from packnet_sfm.utils.visualization import colorize, colorize_depth, colorize_input, make_grid
 
 
@@ -31,9 +31,7 @@ class SemiSupModel(nn.Module):
         SupervisedLoss('sparse-l1') when None. `audio_frontend`: an AudioFrontEnd turning the
         batch's cut waveforms into the network's audio input on the model's device."""
         super().__init__()
-        if not 0.0 <= supervised_loss_weight <= 1.0:
-            raise ConfigError("model.loss.supervised_loss_weight must be in [0, 1], "
-                              f"got {supervised_loss_weight}")
+        check_interval('model.loss.supervised_loss_weight', supervised_loss_weight, 0, 1)
         if supervised_loss_weight < 1.0 and self_supervision is None:
             raise ConfigError("model.loss.supervised_loss_weight < 1 needs photometric "
                               "self-supervision (a SelfSupervision with a pose network)")

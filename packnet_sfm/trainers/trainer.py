@@ -36,7 +36,7 @@ from packnet_sfm.utils.checkpoint import (
     set_rng_state,
 )
 from packnet_sfm.utils.compare import VAL_METRICS_FILE
-from packnet_sfm.utils.config import ConfigError, check_minimums, to_dict
+from packnet_sfm.utils.config import ConfigError, check_interval, check_minimums, to_dict
 from packnet_sfm.utils.depth import METRIC_NAMES
 from packnet_sfm.utils.errors import InputError
 from packnet_sfm.utils.progress import progress
@@ -102,9 +102,8 @@ def averaged_depth_net(cfg, model):
     """An exponential moving average of `model.depth_net` (weights and normalisation
     statistics) with decay `arch.ema_decay`, or None when it is 0."""
     decay = cfg.arch.ema_decay
-    if not 0.0 <= decay < 1.0:
-        raise ConfigError(f'arch.ema_decay must be in [0, 1) (0 turns weight averaging off), '
-                          f'got {decay}')
+    check_interval('arch.ema_decay', decay, 0, 1, high_included=False,
+                   note=' (0 turns weight averaging off)')
     if decay == 0.0:
         return None
     return AveragedModel(model.depth_net, multi_avg_fn=get_ema_multi_avg_fn(decay),

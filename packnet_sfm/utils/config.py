@@ -29,6 +29,15 @@ def check_minimums(values, minimums, prefix=''):
             raise ConfigError(f'{name} must be >= {minimum}, got {value}')
 
 
+def check_interval(name, value, low, high, high_included=True, note=''):
+    """A ConfigError naming `name` unless low <= value <= high (< high unless
+    `high_included`); `note` follows the interval in the message."""
+    if low <= value and (value <= high if high_included else value < high):
+        return
+    raise ConfigError(f"{name} must be in [{low:g}, {high:g}{']' if high_included else ')'}"
+                      f'{note}, got {value}')
+
+
 def check_numbers(key, values, defaults):
     """A ConfigError naming `key`.NAME when a count (an integer whose default is at least 1:
     channels, heads, layers, scales) is below 1, or a number whose default is not negative (a

@@ -49,7 +49,7 @@ import torch.nn.functional as F
 from packnet_sfm.datasets.audio import EARS, standardise
 from packnet_sfm.networks.layers.attention import sinusoidal_encoding_2d
 from packnet_sfm.networks.layers.depth_prior import prior_in_units
-from packnet_sfm.utils.config import ConfigError
+from packnet_sfm.utils.config import ConfigError, check_interval
 
 KEY = 'model.depth_net.EchoDelayNet'
 ROW_CHANNELS = (16, 32)             # the two row-strided convolutions
@@ -144,8 +144,7 @@ class EchoDelayNet(nn.Module):
             raise ConfigError(f"{KEY}.norm is '{norm}'; use one of {', '.join(NORMS)}")
         if readout not in READOUTS:
             raise ConfigError(f"{KEY}.readout is '{readout}'; use one of {', '.join(READOUTS)}")
-        if not 0 <= dropout < 1:
-            raise ConfigError(f'{KEY}.dropout must be in [0, 1), got {dropout}')
+        check_interval(f'{KEY}.dropout', dropout, 0, 1, high_included=False)
         if norm == 'group' and (channels % GROUPS or refine_channels % GROUPS):
             raise ConfigError(f'{KEY}.norm group needs channels ({channels}) and '
                               f'refine_channels ({refine_channels}) divisible by {GROUPS}')

@@ -6,8 +6,9 @@ from torch import nn
 
 from packnet_sfm.datasets.audio import EARS, SAMPLE_RATE, audio_features
 from packnet_sfm.datasets.augmentation import mirror_batch
-from packnet_sfm.utils.config import ConfigError
+from packnet_sfm.utils.config import ConfigError, check_interval, check_minimums
 
+KEY = 'datasets.augmentation'
 FEATURES_ON = ('loader', 'device')
 EQ_BAND = (1000.0, 12000.0)         # Hz, where the rigs' resonances and notches lie
 
@@ -44,16 +45,11 @@ class EchoAugmentation(nn.Module):
     def __init__(self, gain_db=0.0, shift_samples=0, mirror_prob=0.0, freq_mask_rows=0,
                  room_scale=0.0, eq_db=0.0):
         super().__init__()
-        if min(gain_db, shift_samples, freq_mask_rows, eq_db) < 0:
-            raise ConfigError('datasets.augmentation.echo_gain_db, .echo_shift_samples, '
-                              '.echo_freq_mask_rows and .echo_eq_db must be >= 0, got '
-                              f'{gain_db}, {shift_samples}, {freq_mask_rows} and {eq_db}')
-        if not 0.0 <= mirror_prob <= 1.0:
-            raise ConfigError('datasets.augmentation.echo_mirror_prob must be in [0, 1], got '
-                              f'{mirror_prob}')
-        if not 0.0 <= room_scale < 1.0:
-            raise ConfigError('datasets.augmentation.echo_room_scale must be in [0, 1), got '
-                              f'{room_scale}')
+        sizes = {'echo_gain_db': gain_db, 'echo_shift_samples': shift_samples,
+                 'echo_freq_mask_rows': freq_mask_rows, 'echo_eq_db': eq_db}
+        check_minimums(sizes, dict.fromkeys(sizes, 0), KEY)
+        check_interval(f'{KEY}.echo_mirror_prob', mirror_prob, 0, 1)
+        check_interval(f'{KEY}.echo_room_scale', room_scale, 0, 1, high_included=False)
         self.gain_db, self.shift_samples = float(gain_db), int(shift_samples)
         self.mirror_prob, self.freq_mask_rows = float(mirror_prob), int(freq_mask_rows)
         self.room_scale, self.eq_db = float(room_scale), float(eq_db)
