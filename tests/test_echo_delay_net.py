@@ -84,6 +84,7 @@ def test_the_benchmark_ablations_change_one_thing_each():
             ('global_depth', BEST_CONFIG, {net + 'global_log_depth': True}),
             ('gcc', BEST_CONFIG, {net + 'interaural': True,
                                   'datasets.batvision.audio_format': 'mel_spectrogram_gcc'}),
+            ('spectrogram', BEST_CONFIG, {'datasets.batvision.audio_format': 'spectrogram'}),
             ('wide', BEST_CONFIG, {net + 'channels': 64}),
             ('wide_dropout', wide, {net + 'dropout': 0.1}),
             ('wide_freq_mask', wide, {augmentation + 'echo_freq_mask_rows': 24}),
@@ -99,6 +100,9 @@ def test_the_benchmark_ablations_change_one_thing_each():
                         'configs/train_unet_batvision_v2.yaml') == {
         'name': 'unet_gcc', 'model.depth_net.UNetSoundOnly.input_nc': 3,
         'datasets.batvision.audio_format': 'mel_spectrogram_gcc'}
+    assert changed_keys('bench/configs/unet_v2_spectrogram.yaml',
+                        'configs/train_unet_batvision_v2.yaml') == {
+        'name': 'unet_spectrogram', 'datasets.batvision.audio_format': 'spectrogram'}
     tuned = 'model.loss.base_residual.'
     for variant, change in [('lowpass8', {tuned + 'lowpass_kernel': 8}),
                             ('lowpass32', {tuned + 'lowpass_kernel': 32}),
