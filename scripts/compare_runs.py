@@ -35,9 +35,9 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
-    for option in ('csv', 'markdown'):
-        if getattr(args, option):
-            writable_file(getattr(args, option), f'--{option}')
+    for option, path in (('--csv', args.csv), ('--markdown', args.markdown)):
+        if path:
+            writable_file(path, option)
     table = grouped_table if args.group_seeds else comparison_table
     header, rows = table(args.run_dirs, args.metrics)
     print(to_text(header, rows))
