@@ -14,6 +14,8 @@ import pytest
 import soundfile as sf
 from conftest import TINY_CONFIG, script
 
+from packnet_sfm.utils.cli import run_cli
+
 REPO = Path(__file__).resolve().parents[1]
 SPLIT_KEYS = ('train', 'validation', 'test')
 
@@ -469,3 +471,17 @@ def test_check_dataset_on_kitti_finds_missing_corrupt_and_truncated_files(tmp_pa
         assert result.returncode == 1 and 'Traceback' not in result.stderr
         with open(report, newline='') as f:
             assert {Path(row['file']): row['kind'] for row in csv.DictReader(f)} == expected
+
+
+@pytest.mark.skipif(not Path('/dev/full').exists(), reason='needs /dev/full (Linux)')
+def test_a_full_disk_mid_write_is_one_line(capsys):
+    """An OSError the up-front checks cannot foresee (the disk fills while a result is written)
+    ends the script with its message, not a traceback."""
+    def write_result():
+        with open('/dev/full', 'w') as result:
+            result.write('rmse\n')
+
+    with pytest.raises(SystemExit) as stop:
+        run_cli(write_result)
+    assert stop.value.code == 1
+    assert capsys.readouterr().err == 'error: [Errno 28] No space left on device\n'

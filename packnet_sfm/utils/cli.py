@@ -3,9 +3,9 @@ import argparse
 
 from packnet_sfm.utils.errors import InputError, exit_with
 
-# Errors the scripts report as one line: bad input, missing files, a run that diverged.
-REPORTED = (InputError, FileNotFoundError, NotADirectoryError, IsADirectoryError,
-            PermissionError, FloatingPointError)
+# Errors the scripts report as one line: bad input, a file system that refuses (a missing
+# file, a folder given for a file, no permission, a full disk), a run that diverged.
+REPORTED = (InputError, OSError, FloatingPointError)
 
 
 class PeerRankFailed(Exception):
