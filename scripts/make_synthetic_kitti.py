@@ -5,7 +5,7 @@ import argparse
 import time
 
 from packnet_sfm.datasets.synthetic import kitti as synthetic_kitti
-from packnet_sfm.utils.cli import run_cli
+from packnet_sfm.utils.cli import positive_int, run_cli
 from packnet_sfm.utils.errors import writable_folder
 
 
@@ -13,10 +13,10 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--root', default='data/kitti_synthetic', help='output folder')
-    parser.add_argument('--drives', type=int, default=2, help='number of drives')
-    parser.add_argument('--frames', type=int, default=20, help='frames per drive')
-    parser.add_argument('--height', type=int, default=96, help='image height (pixels)')
-    parser.add_argument('--width', type=int, default=320, help='image width (pixels)')
+    parser.add_argument('--drives', type=positive_int, default=2, help='number of drives')
+    parser.add_argument('--frames', type=positive_int, default=20, help='frames per drive')
+    parser.add_argument('--height', type=positive_int, default=96, help='image height (pixels)')
+    parser.add_argument('--width', type=positive_int, default=320, help='image width (pixels)')
     parser.add_argument('--seed', type=int, default=0, help='scene and trajectory seed')
     args = parser.parse_args()
     writable_folder(args.root, '--root')

@@ -20,8 +20,9 @@ import torch
 from packnet_sfm.datasets.builder import depth_units
 from packnet_sfm.networks import build_depth_net
 from packnet_sfm.networks.features import compare_features
-from packnet_sfm.utils.cli import run_cli
+from packnet_sfm.utils.cli import positive_int, run_cli
 from packnet_sfm.utils.config import load_config
+from packnet_sfm.utils.errors import InputError
 
 CONFIGS = Path(__file__).resolve().parents[1] / 'configs'
 
@@ -55,14 +56,19 @@ def main():
                         help='teacher YAML config or .ckpt (default: %(default)s)')
     parser.add_argument('--student', default=str(CONFIGS / 'distill_audio_only_v2.yaml'),
                         help='student YAML config or .ckpt (default: %(default)s)')
-    parser.add_argument('--image-size', type=int, default=256, help='dummy input height/width')
+    parser.add_argument('--image-size', type=positive_int, default=256,
+                        help='dummy input height/width')
     parser.add_argument('--levels', help='comma-separated feature levels (default: all of the '
                                          "teacher's)")
     args = parser.parse_args()
 
     teacher, student = build_net(args.teacher), build_net(args.student)
     levels = args.levels.split(',') if args.levels else None
-    rows = compare_features(teacher, student, args.image_size, levels)
+    try:
+        rows = compare_features(teacher, student, args.image_size, levels)
+    except RuntimeError as error:
+        raise InputError(f'--image-size {args.image_size}: the networks do not run on inputs of '
+                         f'that size ({error}); give a larger one, such as 256') from error
     print(comparison_table(rows, type(teacher).__name__, type(student).__name__))
     for role, net in (('teacher', teacher), ('student', student)):
         print(f'{role} parameters: {sum(p.numel() for p in net.parameters()):,}')

@@ -306,12 +306,21 @@ def test_output_file_that_is_a_folder_is_refused_before_the_work(command, option
     (['check_dataset.py', 'tests/data', '--format', 'batvision_v2'], '--workers', 0, 1),
     (['prepare_cache.py', 'configs/echo_best_v2.yaml'], '--workers', -1, 0),
     (['run_distillation_experiments.py', '--data', 'tests/data'], '--num-workers', -1, 0),
+    (['make_synthetic_kitti.py', '--root', 'never_written'], '--drives', 0, 1),
+    (['make_synthetic_kitti.py', '--root', 'never_written'], '--height', 0, 1),
+    (['verify_feature_compatibility.py'], '--image-size', 0, 1),
 ])
 def test_count_options_below_their_minimum_stop_the_parser(command, option, value, minimum):
     result = script(*command, option, value)
     assert result.returncode == 2 and 'Traceback' not in result.stderr
     assert result.stderr.strip().splitlines()[-1].endswith(
         f'error: argument {option}: must be >= {minimum}, got {value}')
+
+
+def test_feature_check_on_inputs_too_small_for_the_networks():
+    result = script('verify_feature_compatibility.py', '--image-size', 8)
+    assert_one_clear_line(result, '--image-size 8: the networks do not run on inputs of that '
+                          'size', 'such as 256')
 
 
 def test_eval_tag_that_cannot_name_a_file(trained):
