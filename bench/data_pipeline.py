@@ -24,6 +24,7 @@ from packnet_sfm.datasets.cache import CachedDataset
 from packnet_sfm.datasets.synthetic import generate_batvision
 from packnet_sfm.networks.layers.audio_frontend import AudioFrontEnd
 from packnet_sfm.utils.benchmark import machine_description
+from packnet_sfm.utils.cli import positive_int
 
 MAX_DEPTH = 30.0
 IMAGE_SIZE = 256
@@ -110,9 +111,9 @@ def main():
     parser.add_argument('--data', help='BatVision V2 root (default: generate a small set)')
     parser.add_argument('--split', default='train')
     parser.add_argument('--seconds', type=float, default=8.0, help='time per loader measure')
-    parser.add_argument('--per-location', type=int, default=12,
+    parser.add_argument('--per-location', type=positive_int, default=12,
                         help='recordings generated in each of the 2 locations (at least 3)')
-    parser.add_argument('--batch-size', type=int, default=8)
+    parser.add_argument('--batch-size', type=positive_int, default=8)
     args = parser.parse_args()
     torch.set_num_threads(1)
 

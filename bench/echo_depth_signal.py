@@ -16,6 +16,7 @@ from packnet_sfm.models import load_trained_model
 from packnet_sfm.trainers.distributed import SingleProcess
 from packnet_sfm.trainers.evaluation import evaluate, evaluation_protocols
 from packnet_sfm.trainers.run import train
+from packnet_sfm.utils.cli import positive_int
 from packnet_sfm.utils.config import load_config
 from packnet_sfm.utils.depth import compute_depth_metrics
 
@@ -50,7 +51,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--data', help='a BatVision V2 root (default: generate 4 x 75)')
-    parser.add_argument('--epochs', type=int, default=8)
+    parser.add_argument('--epochs', type=positive_int, default=8)
     parser.add_argument('--out', default=None, help='run folder parent (default: temporary)')
     args = parser.parse_args()
 

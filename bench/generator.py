@@ -18,6 +18,7 @@ import tempfile
 from pathlib import Path
 
 from packnet_sfm.utils.benchmark import machine_description
+from packnet_sfm.utils.cli import positive_int
 
 REPO = Path(__file__).resolve().parents[1]
 BEFORE_SPEED_UP = '7b1e01f21c54282d07597e8bd090629ecfbc205c'
@@ -71,10 +72,10 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--against', default=BEFORE_SPEED_UP, help='reference git revision')
-    parser.add_argument('--locations', type=int, default=2)
-    parser.add_argument('--per-location', type=int, default=8)
+    parser.add_argument('--locations', type=positive_int, default=2)
+    parser.add_argument('--per-location', type=positive_int, default=8)
     parser.add_argument('--seed', type=int, default=0)
-    parser.add_argument('--repeats', type=int, default=3)
+    parser.add_argument('--repeats', type=positive_int, default=3)
     args = parser.parse_args()
     cpu = max(os.sched_getaffinity(0))
     shape = (args.locations, args.per_location, args.seed)

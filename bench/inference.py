@@ -19,6 +19,7 @@ from packnet_sfm.datasets.builder import depth_units
 from packnet_sfm.models import build_model
 from packnet_sfm.models.deploy import DepthPredictor, export
 from packnet_sfm.utils.benchmark import machine_description
+from packnet_sfm.utils.cli import positive_int
 from packnet_sfm.utils.config import load_config
 
 NETWORKS = {'seed V2 U-Net (unet_256 ngf 64)': 'configs/train_unet_batvision_v2.yaml',
@@ -37,8 +38,8 @@ def median_ms(run, runs):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    parser.add_argument('--runs', type=int, default=30)
-    parser.add_argument('--threads', type=int, default=2)
+    parser.add_argument('--runs', type=positive_int, default=30)
+    parser.add_argument('--threads', type=positive_int, default=2)
     args = parser.parse_args()
     import onnxruntime
 

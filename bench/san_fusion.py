@@ -17,6 +17,7 @@ from packnet_sfm.datasets.builder import build_dataset, depth_units
 from packnet_sfm.models import build_model
 from packnet_sfm.networks.depth.ResNetSAN01 import ResNetSAN01
 from packnet_sfm.trainers.run import train
+from packnet_sfm.utils.cli import positive_int
 from packnet_sfm.utils.config import load_config
 
 CONFIG = Path(__file__).resolve().parents[1] / 'configs' / 'overfit_resnet_san_kitti.yaml'
@@ -52,7 +53,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--data', default='data/kitti_synthetic')
-    parser.add_argument('--epochs', type=int, default=16)
+    parser.add_argument('--epochs', type=positive_int, default=16)
     parser.add_argument('--seed', type=int, default=42)
     args = parser.parse_args()
     opts = [f'datasets.{split}.path' for split in ('train', 'validation', 'test')]

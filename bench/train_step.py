@@ -20,6 +20,7 @@ from packnet_sfm.datasets.synthetic import generate_batvision
 from packnet_sfm.trainers.distributed import SingleProcess
 from packnet_sfm.trainers.trainer import Trainer
 from packnet_sfm.utils.benchmark import machine_description
+from packnet_sfm.utils.cli import positive_int
 from packnet_sfm.utils.config import load_config
 
 SIZES = {'small': ('unet_128', 32, 16, 128), 'large': ('unet_256', 64, 8, 256)}
@@ -113,7 +114,8 @@ def interleaved_seconds(steps, data, device):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    parser.add_argument('--steps', type=int, default=6, help='timed steps per variant (+1 warm)')
+    parser.add_argument('--steps', type=positive_int, default=6,
+                        help='timed steps per variant (+1 warm)')
     parser.add_argument('--sizes', nargs='+', choices=SIZES, default=list(SIZES))
     parser.add_argument('--compile', action='store_true', help='also time arch.compile')
     args = parser.parse_args()

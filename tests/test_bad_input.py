@@ -309,6 +309,8 @@ def test_output_file_that_is_a_folder_is_refused_before_the_work(command, option
     (['make_synthetic_kitti.py', '--root', 'never_written'], '--drives', 0, 1),
     (['make_synthetic_kitti.py', '--root', 'never_written'], '--height', 0, 1),
     (['verify_feature_compatibility.py'], '--image-size', 0, 1),
+    (['../bench/inference.py'], '--runs', 0, 1),
+    (['../bench/train_step.py'], '--steps', -2, 1),
 ])
 def test_count_options_below_their_minimum_stop_the_parser(command, option, value, minimum):
     result = script(*command, option, value)
