@@ -64,8 +64,7 @@ def select_device(name, world, key='arch.device'):
 # The run loop's counts and limits, and the smallest value each may take.
 LOOP_MINIMUMS = {'arch.max_epochs': 1, 'arch.validate_every': 1, 'arch.clip_grad': 0,
                  'log.every_n_steps': 1, 'log.images_every': 0, 'log.num_images': 1,
-                 'checkpoint.save_top_k': 0, 'checkpoint.every_n_epochs': 0,
-                 'datasets.max_bad_fraction': 0}
+                 'checkpoint.save_top_k': 0, 'checkpoint.every_n_epochs': 0}
 
 
 def autocast_settings(amp, device):
@@ -122,6 +121,7 @@ class Trainer:
     def __init__(self, cfg, run_dir, world, resume_from=None):
         self.cfg, self.run_dir, self.world = cfg, Path(run_dir), world
         check_minimums(cfg, LOOP_MINIMUMS)
+        check_interval('datasets.max_bad_fraction', cfg.datasets.max_bad_fraction, 0, 1)
         self.device = select_device(cfg.arch.device, world)
         set_seed(cfg.arch.seed)
         torch.use_deterministic_algorithms(cfg.arch.deterministic, warn_only=True)
