@@ -44,7 +44,9 @@ if [ "$stage" = all ] || [ "$stage" = held ]; then
     # a warm-up, GroupNorm, an RMSE term, the interaural time difference (and the U-Net given it),
     # the delay readout, finer frequency bands, the learning rate (half, and twice with and
     # without weight averaging), the weight decay, a query grid of more columns than rows,
-    # supervision at one scale instead of four, the linear spectrogram (and the U-Net given it).
+    # supervision at one scale instead of four, the linear spectrogram (and the U-Net given it),
+    # a learned log depth per pixel, a full-resolution refinement, 4 frequency bands, and one
+    # encoder or decoder layer instead of two.
     benchmark held-out-rooms held-out-rooms configs/train_unet_batvision_v2.yaml \
         configs/echo_best_v2.yaml bench/configs/echo_best_v2_no_mirror.yaml \
         bench/configs/unet_v2_mirror.yaml bench/configs/echo_best_v2_{wide,dropout,16ch,ema}.yaml \
@@ -52,7 +54,9 @@ if [ "$stage" = all ] || [ "$stage" = held ]; then
         bench/configs/echo_best_v2_{room_scale15,room_scale30,eq,deep_encoder,deep_decoder}.yaml \
         bench/configs/echo_best_v2_{warmup,group_norm,rmse,gcc,delays,freq16,lr5e-4,wd05}.yaml \
         bench/configs/echo_best_v2_{lr2e-3,lr2e-3_ema,azimuth,one_scale,band_norm,global_depth}.yaml bench/configs/unet_v2_gcc.yaml \
-        bench/configs/{echo_best_v2,unet_v2}_spectrogram.yaml
+        bench/configs/{echo_best_v2,unet_v2}_spectrogram.yaml \
+        bench/configs/echo_best_v2_{pixel_depth,full_resolution,freq4}.yaml \
+        bench/configs/echo_best_v2_shallow_{encoder,decoder}.yaml
 fi
 if [ "$stage" = all ] || [ "$stage" = held10 ]; then
     # The held-out target with 10 seeds instead of 3 (seeds 0-2 are the held stage's runs):

@@ -189,11 +189,13 @@ _C.model.depth_net.EchoDelayNet.decoder_layers = 2      # queries attending to t
 _C.model.depth_net.EchoDelayNet.num_heads = 4
 _C.model.depth_net.EchoDelayNet.dropout = 0.0           # in the Transformer layers
 _C.model.depth_net.EchoDelayNet.refine_channels = 16
+_C.model.depth_net.EchoDelayNet.refinements = 2          # each doubles the query grid's map
 _C.model.depth_net.EchoDelayNet.norm = 'batch'          # 'batch' | 'group' (per sample)
 _C.model.depth_net.EchoDelayNet.interaural = False      # read GCC-PHAT (mel_spectrogram_gcc)
 _C.model.depth_net.EchoDelayNet.readout = 'log'         # 'log' | 'delays' (point at the delays)
 _C.model.depth_net.EchoDelayNet.band_norm = False      # standardise each frequency row
 _C.model.depth_net.EchoDelayNet.global_log_depth = False  # + a log depth per recording
+_C.model.depth_net.EchoDelayNet.pixel_log_depth = False   # + a learned log depth per pixel
 _C.model.depth_net.EchoDelayNet.prior_depth = 2.0       # metres: the training mean depth
 
 # Knowledge distillation (model.name DistillationModel, seed 003) from a frozen, trained teacher:

@@ -82,6 +82,11 @@ def test_the_benchmark_ablations_change_one_thing_each():
             ('one_scale', BEST_CONFIG, {'model.loss.supervised_num_scales': 1}),
             ('band_norm', BEST_CONFIG, {net + 'band_norm': True}),
             ('global_depth', BEST_CONFIG, {net + 'global_log_depth': True}),
+            ('pixel_depth', BEST_CONFIG, {net + 'pixel_log_depth': True}),
+            ('full_resolution', BEST_CONFIG, {net + 'refinements': 3}),
+            ('freq4', BEST_CONFIG, {net + 'freq_bins': 4}),
+            ('shallow_encoder', BEST_CONFIG, {net + 'encoder_layers': 1}),
+            ('shallow_decoder', BEST_CONFIG, {net + 'decoder_layers': 1}),
             ('gcc', BEST_CONFIG, {net + 'interaural': True,
                                   'datasets.batvision.audio_format': 'mel_spectrogram_gcc'}),
             ('spectrogram', BEST_CONFIG, {'datasets.batvision.audio_format': 'spectrogram'}),
@@ -471,3 +476,34 @@ def test_the_global_log_depth_starts_at_zero_and_scales_every_pixel_alike():
     with torch.no_grad():
         net.global_log_depth.bias.fill_(math.log(2.0))
     torch.testing.assert_close(net.eval()(audio)['depth'][0], torch.full_like(depth, 4.0))
+
+
+def test_the_pixel_log_depth_is_one_learned_map_shared_by_every_recording():
+    """EchoDelayNet.pixel_log_depth: a map of the finest scale that starts at zero (the prior
+    everywhere), learns, and doubles its pixel's depth in every recording at log 2."""
+    torch.manual_seed(0)
+    net = EchoDelayNet(channels=16, num_heads=2, query_grid=4, pixel_log_depth=True,
+                       max_depth=30.0)
+    assert net.pixel_log_depth.shape == (1, 1, 16, 16)
+    audio = torch.randn(2, 2, 32, 32)
+    finest = net(audio)['depth'][1]
+    torch.testing.assert_close(finest, torch.full_like(finest, 2.0))
+    finest.mean().backward()
+    assert net.pixel_log_depth.grad.abs().min() > 0
+    with torch.no_grad():
+        net.pixel_log_depth[0, 0, 3, 5] = math.log(2.0)
+    doubled = torch.full_like(finest, 2.0)
+    doubled[:, 0, 3, 5] = 4.0
+    torch.testing.assert_close(net.eval()(audio)['depth'][1], doubled)
+
+
+def test_a_third_refinement_gives_the_full_resolution_map_its_own_head():
+    """EchoDelayNet.refinements 3 on a 16 x 16 query grid: the finest map is 128 x 128 (the
+    input's size), one refinement and head more than the default, and it starts at the prior."""
+    net = EchoDelayNet(refinements=3, max_depth=30.0)
+    depths = net(torch.randn(2, 2, 128, 128))['depth']
+    assert [d.shape[-1] for d in depths] == [128, 128, 64, 32, 16]
+    torch.testing.assert_close(depths[1], torch.full_like(depths[1], 2.0))
+    added = sum(p.numel() for p in [*net.refine[2].parameters(), *net.heads[3].parameters()])
+    assert added == 16 * 16 * 9 + 2 * 16 + 16 * 9 + 1
+    assert sum(p.numel() for p in net.parameters()) == PINNED_PARAMETERS + added

@@ -22,9 +22,9 @@ image pixels through its skips, which has no physical meaning. Here:
 2. Pixel queries. A `query_rows` x `query_grid` grid of learned queries (one per image patch,
    with a 2-D position encoding) attends to the delay tokens, and to each other, through a
    Transformer decoder: every patch picks the delays, hence the distances, it sees.
-3. Log depth. The query grid becomes a map of log depth, refined twice (2x upsampling, a
-   convolution, a residual added to the upsampled coarser log depth); depth = exp(log depth)
-   capped at max_depth. The heads start at zero over log(prior_depth), so the first
+3. Log depth. The query grid becomes a map of log depth, refined `refinements` times (2x
+   upsampling, a convolution, a residual added to the upsampled coarser log depth); depth =
+   exp(log depth) capped at max_depth. The heads start at zero over log(prior_depth), so the first
    prediction is the data's typical depth everywhere. With `readout: delays` the query grid's
    depth is also read off the delay axis: each query points at the delay tokens (a softmax
    over their columns) and takes the expected distance of the columns it points at (c t / 2,
@@ -33,10 +33,15 @@ image pixels through its skips, which has no physical meaning. Here:
    first prediction is still about prior_depth. With `global_log_depth`, one more log depth
    per recording, read off the mean of the delay tokens (the room's size is in the whole
    echo, its reverberation included), is added to every pixel: a path of its own for the
-   scale of the room, which depth models get wrong most in rooms they have not heard.
+   scale of the room, which depth models get wrong most in rooms they have not heard. With
+   `pixel_log_depth`, a learned log depth per pixel of the finest map is added to it: what
+   every room shares at a pixel (the floor in the bottom rows, set by the camera's height and
+   tilt), which the patch queries and the translation-invariant refinements must otherwise
+   re-learn patch by patch.
 
-forward(audio) -> {'depth': [full resolution, then the query grid * 4, * 2, * 1]} (finest first;
-the full-resolution map is the finest refinement upsampled bilinearly), for multi-scale
+forward(audio) -> {'depth': [full resolution, then the query grid * 4, * 2, * 1]} (finest first,
+with the default two refinements; the full-resolution map is the finest refinement resized
+bilinearly), for multi-scale
 supervision (`model.loss.supervised_num_scales`). 91,235 parameters with the defaults
 (tests/test_echo_delay_net.py).
 """
@@ -114,7 +119,8 @@ class EchoDelayNet(nn.Module):
     encoder_layers, decoder_layers, num_heads : the Transformer encoder over delays and the
         decoder of the queries.
     dropout : dropout in the Transformer layers (attention weights and MLPs).
-    refine_channels : channels of the two refinement convolutions.
+    refine_channels, refinements : channels and number of the refinements (each doubles the
+        map's size).
     interaural : also read a third input channel, the interaural correlation
         (datasets.batvision.audio_format mel_spectrogram_gcc).
     norm : 'batch' or 'group' (GroupNorm: per-sample statistics, which do not carry the
@@ -126,6 +132,7 @@ class EchoDelayNet(nn.Module):
         ears first (the rig's spectral colouring out).
     global_log_depth : add a log depth per recording, read off the mean delay token, to every
         pixel.
+    pixel_log_depth : add a learned log depth per pixel of the finest map (zero at the start).
     prior_depth : the depth (metres) every pixel starts at: the training split's mean depth.
     max_depth, depth_scale : the largest depth in the network's units, and metres per unit.
     """
@@ -133,9 +140,10 @@ class EchoDelayNet(nn.Module):
     input_keys = ('audio',)
 
     def __init__(self, channels=32, freq_bins=8, query_grid=16, query_rows=0, encoder_layers=2,
-                 decoder_layers=2, num_heads=4, dropout=0.0, refine_channels=16,
+                 decoder_layers=2, num_heads=4, dropout=0.0, refine_channels=16, refinements=2,
                  norm='batch', interaural=False, readout='log', band_norm=False,
-                 global_log_depth=False, prior_depth=2.0, max_depth=1.0, depth_scale=1.0):
+                 global_log_depth=False, pixel_log_depth=False, prior_depth=2.0, max_depth=1.0,
+                 depth_scale=1.0):
         super().__init__()
         if channels % 4 or channels % num_heads:
             raise ConfigError(f'{KEY}.channels ({channels}) must be divisible by 4 and by '
@@ -172,15 +180,18 @@ class EchoDelayNet(nn.Module):
             transformer_layer(nn.TransformerDecoderLayer, channels, num_heads, dropout),
             decoder_layers)
         self.query_norm = nn.LayerNorm(channels)
-        self.refine = nn.ModuleList([conv_bn_relu(channels, refine_channels, 3, norm=norm),
-                                     conv_bn_relu(refine_channels, refine_channels, 3,
-                                                  norm=norm)])
+        self.refine = nn.ModuleList(
+            [conv_bn_relu(channels if index == 0 else refine_channels, refine_channels, 3,
+                          norm=norm) for index in range(refinements)])
         self.heads = nn.ModuleList(     # every map starts at log(prior_depth)
             [zero_start(nn.Conv2d(channels, 1, 1))]
             + [zero_start(nn.Conv2d(refine_channels, 1, 3, padding=1)) for _ in self.refine])
         self.delay_readout = (DelayReadout(channels, math.exp(self.log_prior))
                               if readout == 'delays' else None)
         self.global_log_depth = zero_start(nn.Linear(channels, 1)) if global_log_depth else None
+        finest = [side * 2 ** len(self.refine) for side in self.query_grid]
+        self.pixel_log_depth = (nn.Parameter(torch.zeros(1, 1, *finest)) if pixel_log_depth
+                                else None)
 
     def check_input(self, audio):
         """A one-line error unless `audio` is [B, 2, F, T] spectrograms (left, right), or
@@ -224,6 +235,8 @@ class EchoDelayNet(nn.Module):
         for refine, head in zip(self.refine, self.heads[1:]):
             features = refine(upsample(features))
             logs.append(upsample(logs[-1]) + head(features))
+        if self.pixel_log_depth is not None:
+            logs[-1] = logs[-1] + self.pixel_log_depth
         return logs
 
     def forward(self, audio, return_features=False):
