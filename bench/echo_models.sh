@@ -45,8 +45,8 @@ if [ "$stage" = all ] || [ "$stage" = held ]; then
     # the delay readout, finer frequency bands, the learning rate (half, and twice with and
     # without weight averaging), the weight decay, a query grid of more columns than rows,
     # supervision at one scale instead of four, the linear spectrogram (and the U-Net given it),
-    # a learned log depth per pixel, a full-resolution refinement, 4 frequency bands, and one
-    # encoder or decoder layer instead of two.
+    # a learned log depth per pixel, a full-resolution refinement, 4 frequency bands, one
+    # encoder or decoder layer instead of two, and a U-Net beside EchoDelayNet in one network.
     benchmark held-out-rooms held-out-rooms configs/train_unet_batvision_v2.yaml \
         configs/echo_best_v2.yaml bench/configs/echo_best_v2_no_mirror.yaml \
         bench/configs/unet_v2_mirror.yaml bench/configs/echo_best_v2_{wide,dropout,16ch,ema}.yaml \
@@ -56,7 +56,8 @@ if [ "$stage" = all ] || [ "$stage" = held ]; then
         bench/configs/echo_best_v2_{lr2e-3,lr2e-3_ema,azimuth,one_scale,band_norm,global_depth}.yaml bench/configs/unet_v2_gcc.yaml \
         bench/configs/{echo_best_v2,unet_v2}_spectrogram.yaml \
         bench/configs/echo_best_v2_{pixel_depth,full_resolution,freq4}.yaml \
-        bench/configs/echo_best_v2_shallow_{encoder,decoder}.yaml
+        bench/configs/echo_best_v2_shallow_{encoder,decoder}.yaml \
+        bench/configs/echo_best_v2_two_stream.yaml
 fi
 if [ "$stage" = all ] || [ "$stage" = held10 ]; then
     # The held-out target with 10 seeds instead of 3 (seeds 0-2 are the held stage's runs):

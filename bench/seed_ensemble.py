@@ -4,8 +4,12 @@ prediction (official protocol). Averaging removes what differs between seeds, so
 gain says the error is mostly noise of the training run (which weight averaging, dropout or
 more seeds can reduce) and a small one that it is mostly shared by every seed: bias.
 
+With `--blend W` and two configs, also the prediction W * first + (1 - W) * second, seed by
+seed: whether two models make different errors (a diagnostic, not a model either is credited
+with; it costs both trainings).
+
     python bench/seed_ensemble.py --runs OUT/held-out-rooms/runs --configs NAME ...
-                                  [--seeds 0 1 2] [--split val|test|train]
+                                  [--seeds 0 1 2] [--split val|test|train] [--blend W]
 """
 import argparse
 from pathlib import Path
@@ -29,6 +33,11 @@ def seed_and_ensemble_rmse(gt, predictions, options):
     """([mean per-image RMSE of each prediction], that of their mean prediction)."""
     single = [mean_rmse(gt, pred, options) for pred in predictions]
     return single, mean_rmse(gt, torch.stack(predictions).mean(0), options)
+
+
+def blend_rmse(gt, first, second, weight, options):
+    """Mean per-image RMSE of weight * first + (1 - weight) * second."""
+    return mean_rmse(gt, weight * first + (1 - weight) * second, options)
 
 
 def split_prediction(checkpoint, split):
@@ -55,20 +64,31 @@ def main():
     parser.add_argument('--configs', nargs='+', required=True, help='config names (folders)')
     parser.add_argument('--seeds', nargs='+', type=int, default=[0, 1, 2])
     parser.add_argument('--split', choices=ANALYSIS_SPLITS, default='val')
+    parser.add_argument('--blend', type=float, metavar='W',
+                        help='with two configs: also W * first + (1 - W) * second')
     args = parser.parse_args()
+    if args.blend is not None and (len(args.configs) != 2 or not 0 <= args.blend <= 1):
+        raise InputError(f'--blend {args.blend}: give two --configs and a weight in [0, 1]')
     torch.set_grad_enabled(False)
     print(f'{args.split} split, seeds {" ".join(map(str, args.seeds))}: mean per-image RMSE (m)'
           '\n\n| config | each seed | their mean | the seeds\' mean prediction | gain |\n'
           '|---|---|---|---|---|')
+    predictions = {}
     for config in args.configs:
         runs = [split_prediction(seed_checkpoint(args.runs, config, seed), args.split)
                 for seed in args.seeds]
         gt, options = runs[0][0], runs[0][2]
-        single, ensemble = seed_and_ensemble_rmse(gt, [pred for _, pred, _ in runs], options)
+        predictions[config] = [pred for _, pred, _ in runs]
+        single, ensemble = seed_and_ensemble_rmse(gt, predictions[config], options)
         mean = sum(single) / len(single)
         print(f'| {config} | {" / ".join(f"{s:.3f}" for s in single)} | {mean:.3f} | '
               f'{ensemble:.3f} | {100 * (ensemble / mean - 1):+.1f}% |')
-
+    if args.blend is not None:
+        first, second = predictions.values()
+        blends = [blend_rmse(gt, a, b, args.blend, options) for a, b in zip(first, second)]
+        print(f'\n{args.blend:g} x {args.configs[0]} + {1 - args.blend:g} x {args.configs[1]}, '
+              f'seed by seed: {" / ".join(f"{b:.3f}" for b in blends)}, mean '
+              f'{sum(blends) / len(blends):.3f}')
 
 if __name__ == '__main__':
     run_cli(main)

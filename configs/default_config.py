@@ -197,6 +197,12 @@ _C.model.depth_net.EchoDelayNet.band_norm = False      # standardise each freque
 _C.model.depth_net.EchoDelayNet.global_log_depth = False  # + a log depth per recording
 _C.model.depth_net.EchoDelayNet.pixel_log_depth = False   # + a learned log depth per pixel
 _C.model.depth_net.EchoDelayNet.prior_depth = 2.0       # metres: the training mean depth
+# EchoDelayNet (its keys above) and a small U-Net on the same input, their depths blended
+# (packnet_sfm/networks/depth/EchoTwoStreamNet.py).
+_C.model.depth_net.EchoTwoStreamNet = _C.model.depth_net.EchoDelayNet.clone()
+_C.model.depth_net.EchoTwoStreamNet.unet_generator = 'unet_128'
+_C.model.depth_net.EchoTwoStreamNet.unet_ngf = 8
+_C.model.depth_net.EchoTwoStreamNet.unet_weight = 0.3      # of the U-Net's depth in the blend
 
 # Knowledge distillation (model.name DistillationModel, seed 003) from a frozen, trained teacher:
 # loss = (2 - w_kd) * task + w_kd * (lambda_kd * depth MSE + lambda_feat * feature MSE).

@@ -206,6 +206,15 @@ def test_seed_ensemble_averages_the_seeds_predictions():
     assert single == pytest.approx([1.0, 1.0, 0.0]) and ensemble == pytest.approx(2 / 3)
 
 
+def test_seed_ensemble_blends_two_models_by_weight():
+    """bench/seed_ensemble.py --blend W: W * first + (1 - W) * second; models wrong by +1 and
+    -1 m cancel at 0.5 and leave 1/2 m at 0.25."""
+    blend_rmse = load_script(REPO / 'bench' / 'seed_ensemble.py').blend_rmse
+    gt, options = torch.full((2, 1, 4, 4), 3.0), {'max_depth': 30.0}
+    assert blend_rmse(gt, gt + 1, gt - 1, 0.5, options) == pytest.approx(0.0)
+    assert blend_rmse(gt, gt + 1, gt - 1, 0.25, options) == pytest.approx(0.5)
+
+
 def test_the_training_split_is_read_as_the_test_split():
     """bench scripts' --split train: the test split reads the training recordings; the
     config given is left as it was."""

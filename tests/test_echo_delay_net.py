@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from packnet_sfm.networks.depth.EchoDelayNet import DelayReadout, EchoDelayNet, distance_encoding
+from packnet_sfm.networks.depth.EchoTwoStreamNet import EchoTwoStreamNet
 from packnet_sfm.networks.layers.audio_frontend import (
     AudioFrontEnd,
     EchoAugmentation,
@@ -507,3 +508,24 @@ def test_a_third_refinement_gives_the_full_resolution_map_its_own_head():
     added = sum(p.numel() for p in [*net.refine[2].parameters(), *net.heads[3].parameters()])
     assert added == 16 * 16 * 9 + 2 * 16 + 16 * 9 + 1
     assert sum(p.numel() for p in net.parameters()) == PINNED_PARAMETERS + added
+
+
+def test_the_two_stream_net_blends_its_streams_and_returns_each_for_supervision():
+    """EchoTwoStreamNet: [0.7 * EchoDelayNet's full map + 0.3 * the U-Net's, the U-Net's,
+    EchoDelayNet's maps]; the U-Net's log-depth head starts near the prior, not at 0 m; the
+    bench config is echo_best_v2's EchoDelayNet with the U-Net beside it."""
+    torch.manual_seed(0)
+    net = EchoTwoStreamNet(channels=16, num_heads=2, unet_ngf=4, max_depth=30.0).eval()
+    audio = torch.randn(2, 2, 128, 128)
+    blend, unet, *delay_maps = net(audio)['depth']
+    assert [d.shape[-1] for d in (blend, unet, *delay_maps)] == [128, 128, 64, 32, 16]
+    delay_full = EchoDelayNet.forward(net, audio)['depth'][0]
+    torch.testing.assert_close(blend, 0.7 * delay_full + 0.3 * unet)
+    assert (unet - 2.0).abs().max() < 1.0 and unet.std() > 0
+    with pytest.raises(ConfigError, match=r'EchoTwoStreamNet.unet_weight must be in \[0, 1\]'):
+        EchoTwoStreamNet(unet_weight=1.5, max_depth=30.0)
+    cfg = load_config('bench/configs/echo_best_v2_two_stream.yaml').model
+    best = load_config(BEST_CONFIG).model.depth_net.EchoDelayNet
+    assert {**cfg.depth_net.EchoTwoStreamNet} == {**best, 'unet_generator': 'unet_128',
+                                                  'unet_ngf': 8, 'unet_weight': 0.3}
+    assert cfg.loss.supervised_num_scales == 5

@@ -135,10 +135,15 @@ class UNetSoundOnly(nn.Module):
             return torch.relu(raw)
         return torch.sigmoid(raw) * self.max_depth
 
-    def forward(self, audio, return_features=False):
+    def raw(self, audio, features=None):
+        """The last transposed convolution's output [B, 1, H, W], before the head; the
+        down-convolution outputs are appended to `features` when given."""
         self._check_size(audio)
+        return self.unet(audio, [] if features is None else features)
+
+    def forward(self, audio, return_features=False):
         features = []
-        output = {'depth': [self.head(self.unet(audio, features))]}
+        output = {'depth': [self.head(self.raw(audio, features))]}
         if return_features:
             output['features'] = named_features('x', features)
         return output

@@ -1,0 +1,46 @@
+"""EchoDelayNet with a small U-Net beside it, their depths blended.
+
+In rooms they were not trained in, the U-Net and EchoDelayNet make different errors: blending
+one trained U-Net's depth with one EchoDelayNet's (0.3 and 0.7) is 2% below EchoDelayNet alone
+on both held-out splits (bench/echo_models.md, `bench/seed_ensemble.py --blend`), though that
+costs two trainings. Here both streams read the same spectrograms in one network, each is
+supervised on its own, and their blend is the prediction. The U-Net's last convolution is
+read as log depth over the same prior as EchoDelayNet's (its official ReLU head, which starts
+at 0 m, left this narrower U-Net dead at 0 in training):
+
+forward(audio) -> {'depth': [blend, the U-Net's depth, EchoDelayNet's maps from its finest
+to its query grid]}: supervise as many scales as that list holds
+(`model.loss.supervised_num_scales`) so that every stream learns as if it were trained alone.
+"""
+import torch
+
+from packnet_sfm.networks.depth.EchoDelayNet import EchoDelayNet
+from packnet_sfm.networks.depth.UNetSoundOnly import UNetSoundOnly
+from packnet_sfm.utils.config import check_interval
+
+KEY = 'model.depth_net.EchoTwoStreamNet'
+
+
+class EchoTwoStreamNet(EchoDelayNet):
+    """EchoDelayNet (its parameters as keyword arguments) and UNetSoundOnly(unet_generator,
+    unet_ngf) with a log-depth head on the same input; depth = (1 - unet_weight) *
+    EchoDelayNet's + unet_weight * the U-Net's."""
+
+    def __init__(self, unet_generator='unet_128', unet_ngf=8, unet_weight=0.3, max_depth=1.0,
+                 depth_scale=1.0, **delay_net):
+        super().__init__(max_depth=max_depth, depth_scale=depth_scale, **delay_net)
+        check_interval(f'{KEY}.unet_weight', unet_weight, 0, 1)
+        self.unet = UNetSoundOnly(unet_generator, unet_ngf, max_depth=max_depth)
+        self.unet_weight = unet_weight
+
+    @property
+    def input_multiple(self):
+        return self.unet.input_multiple
+
+    def forward(self, audio, return_features=False):
+        output = super().forward(audio, return_features)
+        delay_full, *delay_maps = output['depth']
+        unet = torch.exp(self.log_prior + self.unet.raw(audio)).clamp(max=self.max_depth)
+        blend = (1 - self.unet_weight) * delay_full + self.unet_weight * unet
+        output['depth'] = [blend, unet, *delay_maps]
+        return output
