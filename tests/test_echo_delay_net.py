@@ -512,20 +512,23 @@ def test_a_third_refinement_gives_the_full_resolution_map_its_own_head():
 
 def test_the_two_stream_net_blends_its_streams_and_returns_each_for_supervision():
     """EchoTwoStreamNet: [0.7 * EchoDelayNet's full map + 0.3 * the U-Net's, the U-Net's,
-    EchoDelayNet's maps]; the U-Net's log-depth head starts near the prior, not at 0 m; the
-    bench config is echo_best_v2's EchoDelayNet with the U-Net beside it."""
+    EchoDelayNet's maps]; the U-Net's log-depth head starts near the prior, not at 0 m; no
+    gradient flows through the blend, each stream's maps train it; the bench config is
+    echo_best_v2's EchoDelayNet with the U-Net beside it."""
     torch.manual_seed(0)
-    net = EchoTwoStreamNet(channels=16, num_heads=2, unet_ngf=4, max_depth=30.0).eval()
+    net = EchoTwoStreamNet(channels=16, num_heads=2, unet_ngf=4, max_depth=30.0)
     audio = torch.randn(2, 2, 128, 128)
     blend, unet, *delay_maps = net(audio)['depth']
-    assert [d.shape[-1] for d in (blend, unet, *delay_maps)] == [128, 128, 64, 32, 16]
-    delay_full = EchoDelayNet.forward(net, audio)['depth'][0]
-    torch.testing.assert_close(blend, 0.7 * delay_full + 0.3 * unet)
+    assert [d.shape[-1] for d in (blend, unet, *delay_maps)] == [128, 128, 128, 64, 32, 16]
+    torch.testing.assert_close(blend, 0.7 * delay_maps[0] + 0.3 * unet)
     assert (unet - 2.0).abs().max() < 1.0 and unet.std() > 0
+    assert not blend.requires_grad
+    (unet.mean() + delay_maps[0].mean()).backward()
+    assert all(p.grad is not None for p in net.parameters())
     with pytest.raises(ConfigError, match=r'EchoTwoStreamNet.unet_weight must be in \[0, 1\]'):
         EchoTwoStreamNet(unet_weight=1.5, max_depth=30.0)
     cfg = load_config('bench/configs/echo_best_v2_two_stream.yaml').model
     best = load_config(BEST_CONFIG).model.depth_net.EchoDelayNet
     assert {**cfg.depth_net.EchoTwoStreamNet} == {**best, 'unet_generator': 'unet_128',
                                                   'unet_ngf': 8, 'unet_weight': 0.3}
-    assert cfg.loss.supervised_num_scales == 5
+    assert cfg.loss.supervised_num_scales == 6

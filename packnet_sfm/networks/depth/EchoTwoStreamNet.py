@@ -6,11 +6,13 @@ on both held-out splits (bench/echo_models.md, `bench/seed_ensemble.py --blend`)
 costs two trainings. Here both streams read the same spectrograms in one network, each is
 supervised on its own, and their blend is the prediction. The U-Net's last convolution is
 read as log depth over the same prior as EchoDelayNet's (its official ReLU head, which starts
-at 0 m, left this narrower U-Net dead at 0 in training):
+at 0 m, left this narrower U-Net dead at 0 in training). No gradient flows through the
+blend, so that each stream learns as if it were trained alone.
 
-forward(audio) -> {'depth': [blend, the U-Net's depth, EchoDelayNet's maps from its finest
-to its query grid]}: supervise as many scales as that list holds
-(`model.loss.supervised_num_scales`) so that every stream learns as if it were trained alone.
+forward(audio) -> {'depth': [blend, the U-Net's depth, EchoDelayNet's maps (its full-resolution
+map, then from its finest to its query grid)]}: supervise as many maps as that list holds
+(`model.loss.supervised_num_scales`), so that EchoDelayNet's maps weigh what they weigh when
+it is trained alone.
 """
 import torch
 
@@ -39,8 +41,9 @@ class EchoTwoStreamNet(EchoDelayNet):
 
     def forward(self, audio, return_features=False):
         output = super().forward(audio, return_features)
-        delay_full, *delay_maps = output['depth']
+        delay_maps = output['depth']
         unet = torch.exp(self.log_prior + self.unet.raw(audio)).clamp(max=self.max_depth)
-        blend = (1 - self.unet_weight) * delay_full + self.unet_weight * unet
+        blend = ((1 - self.unet_weight) * delay_maps[0].detach()
+                 + self.unet_weight * unet.detach())
         output['depth'] = [blend, unet, *delay_maps]
         return output
