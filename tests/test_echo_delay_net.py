@@ -525,6 +525,9 @@ def test_the_two_stream_net_blends_its_streams_and_returns_each_for_supervision(
     assert not blend.requires_grad
     (unet.mean() + delay_maps[0].mean()).backward()
     assert all(p.grad is not None for p in net.parameters())
+    interaural = EchoTwoStreamNet(channels=16, num_heads=2, unet_ngf=4, interaural=True,
+                                  max_depth=30.0)          # both streams read the third channel
+    assert interaural(torch.randn(1, 3, 128, 128))['depth'][1].shape == (1, 1, 128, 128)
     with pytest.raises(ConfigError, match=r'EchoTwoStreamNet.unet_weight must be in \[0, 1\]'):
         EchoTwoStreamNet(unet_weight=1.5, max_depth=30.0)
     cfg = load_config('bench/configs/echo_best_v2_two_stream.yaml').model

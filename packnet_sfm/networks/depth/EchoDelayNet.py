@@ -24,8 +24,8 @@ image pixels through its skips, which has no physical meaning. Here:
    Transformer decoder: every patch picks the delays, hence the distances, it sees.
 3. Log depth. The query grid becomes a map of log depth, refined `refinements` times (2x
    upsampling, a convolution, a residual added to the upsampled coarser log depth); depth =
-   exp(log depth) capped at max_depth. The heads start at zero over log(prior_depth), so the first
-   prediction is the data's typical depth everywhere. With `readout: delays` the query grid's
+   exp(log depth) capped at max_depth. The heads start at zero over log(prior_depth), so the
+   first prediction is the data's typical depth everywhere. With `readout: delays` the query grid's
    depth is also read off the delay axis: each query points at the delay tokens (a softmax
    over their columns) and takes the expected distance of the columns it points at (c t / 2,
    as in soft-argmax stereo and depth bins), which the regressed log depth then corrects; the
@@ -41,9 +41,8 @@ image pixels through its skips, which has no physical meaning. Here:
 
 forward(audio) -> {'depth': [full resolution, then the query grid * 4, * 2, * 1]} (finest first,
 with the default two refinements; the full-resolution map is the finest refinement resized
-bilinearly), for multi-scale
-supervision (`model.loss.supervised_num_scales`). 91,235 parameters with the defaults
-(tests/test_echo_delay_net.py).
+bilinearly), for multi-scale supervision (`model.loss.supervised_num_scales`). 91,235
+parameters with the defaults (tests/test_echo_delay_net.py).
 """
 import math
 

@@ -32,11 +32,13 @@ class EchoTwoStreamNet(EchoDelayNet):
                  depth_scale=1.0, **delay_net):
         super().__init__(max_depth=max_depth, depth_scale=depth_scale, **delay_net)
         check_interval(f'{KEY}.unet_weight', unet_weight, 0, 1)
-        self.unet = UNetSoundOnly(unet_generator, unet_ngf, max_depth=max_depth)
+        self.unet = UNetSoundOnly(unet_generator, unet_ngf, input_nc=self.audio_channels,
+                                  max_depth=max_depth)
         self.unet_weight = unet_weight
 
     @property
     def input_multiple(self):
+        """Input sides must be multiples of this (the U-Net's)."""
         return self.unet.input_multiple
 
     def forward(self, audio, return_features=False):
