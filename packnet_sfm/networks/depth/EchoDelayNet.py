@@ -238,13 +238,16 @@ class EchoDelayNet(nn.Module):
             logs[-1] = logs[-1] + self.pixel_log_depth
         return logs
 
+    def depth_from_log(self, log):
+        """Depth exp(log prior + log), capped at max_depth."""
+        return torch.exp(self.log_prior + log).clamp(max=self.max_depth)
+
     def forward(self, audio, return_features=False):
         self.check_input(audio)
         memory = self.delay_encoder(self.delay_tokens(audio))
         features = self.query_map(memory)
         logs = self.log_depths(features, memory)
-        depths = [torch.exp(self.log_prior + log).clamp(max=self.max_depth)
-                  for log in reversed(logs)]
+        depths = [self.depth_from_log(log) for log in reversed(logs)]
         full = F.interpolate(depths[0], size=audio.shape[-2:], mode='bilinear',
                              align_corners=False)
         output = {'depth': [full, *depths]}

@@ -14,8 +14,6 @@ map, then from its finest to its query grid)]}: supervise as many maps as that l
 (`model.loss.supervised_num_scales`), so that EchoDelayNet's maps weigh what they weigh when
 it is trained alone.
 """
-import torch
-
 from packnet_sfm.networks.depth.EchoDelayNet import EchoDelayNet
 from packnet_sfm.networks.depth.UNetSoundOnly import UNetSoundOnly
 from packnet_sfm.utils.config import check_interval
@@ -44,7 +42,7 @@ class EchoTwoStreamNet(EchoDelayNet):
     def forward(self, audio, return_features=False):
         output = super().forward(audio, return_features)
         delay_maps = output['depth']
-        unet = torch.exp(self.log_prior + self.unet.raw(audio)).clamp(max=self.max_depth)
+        unet = self.depth_from_log(self.unet.raw(audio))
         blend = ((1 - self.unet_weight) * delay_maps[0].detach()
                  + self.unet_weight * unet.detach())
         output['depth'] = [blend, unet, *delay_maps]
