@@ -535,3 +535,17 @@ def test_the_two_stream_net_blends_its_streams_and_returns_each_for_supervision(
     assert {**cfg.depth_net.EchoTwoStreamNet} == {**best, 'unet_generator': 'unet_128',
                                                   'unet_ngf': 8, 'unet_weight': 0.3}
     assert cfg.loss.supervised_num_scales == 6
+
+
+def test_the_two_stream_nets_delay_stream_is_the_same_draw_as_echo_delay_net_alone():
+    """For one seed, EchoTwoStreamNet's EchoDelayNet starts with EchoDelayNet's weights and
+    leaves the random numbers where EchoDelayNet leaves them (so training draws the same
+    mirrors and batches): the U-Net is added to the same draw."""
+    nets, next_draws = [], []
+    for build in (EchoDelayNet, lambda **kw: EchoTwoStreamNet(unet_ngf=4, **kw)):
+        torch.manual_seed(3)
+        nets.append(build(channels=16, num_heads=2, max_depth=30.0))
+        next_draws.append(torch.rand(4))
+    alone, two_stream = (net.state_dict() for net in nets)
+    assert all(torch.equal(alone[key], two_stream[key]) for key in alone)
+    assert torch.equal(*next_draws)

@@ -7,13 +7,18 @@ costs two trainings. Here both streams read the same spectrograms in one network
 supervised on its own, and their blend is the prediction. The U-Net's last convolution is
 read as log depth over the same prior as EchoDelayNet's (its official ReLU head, which starts
 at 0 m, left this narrower U-Net dead at 0 in training). No gradient flows through the
-blend, so that each stream learns as if it were trained alone.
+blend, so that each stream learns as if it were trained alone; and the U-Net's weights are
+drawn without moving the global random numbers, so that for one seed the EchoDelayNet stream
+starts from EchoDelayNet's weights and training draws the same mirrors and batches (the runs
+still drift apart as they train: the loss averages six maps instead of four).
 
 forward(audio) -> {'depth': [blend, the U-Net's depth, EchoDelayNet's maps (its full-resolution
 map, then from its finest to its query grid)]}: supervise as many maps as that list holds
 (`model.loss.supervised_num_scales`), so that EchoDelayNet's maps weigh what they weigh when
 it is trained alone.
 """
+import torch
+
 from packnet_sfm.networks.depth.EchoDelayNet import EchoDelayNet
 from packnet_sfm.networks.depth.UNetSoundOnly import UNetSoundOnly
 from packnet_sfm.utils.config import check_interval
@@ -30,8 +35,9 @@ class EchoTwoStreamNet(EchoDelayNet):
                  depth_scale=1.0, **delay_net):
         super().__init__(max_depth=max_depth, depth_scale=depth_scale, **delay_net)
         check_interval(f'{KEY}.unet_weight', unet_weight, 0, 1)
-        self.unet = UNetSoundOnly(unet_generator, unet_ngf, input_nc=self.audio_channels,
-                                  max_depth=max_depth)
+        with torch.random.fork_rng(devices=[]):
+            self.unet = UNetSoundOnly(unet_generator, unet_ngf, input_nc=self.audio_channels,
+                                      max_depth=max_depth)
         self.unet_weight = unet_weight
 
     @property
