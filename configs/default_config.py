@@ -96,6 +96,7 @@ _C.model.loss = CN()
 _C.model.loss.supervised_method = 'sparse-l1'   # '<sparse|dense>-<registered loss>'
 _C.model.loss.supervised_loss_weight = 1.0      # w in (1-w)*self_supervised + w*supervised
 _C.model.loss.supervised_num_scales = 1         # predicted scales the supervised loss uses
+_C.model.loss.echo_profile_weight = 0.0         # of the echo profile's cross-entropy (EchoDelayNet)
 # Each registered loss reads its own namespace (the loss name with '-' as '_').
 _C.model.loss.berhu = CN()
 _C.model.loss.berhu.threshold = 0.2             # c = threshold * max |pred - gt| per batch
@@ -196,6 +197,8 @@ _C.model.depth_net.EchoDelayNet.readout = 'log'         # 'log' | 'delays' (poin
 _C.model.depth_net.EchoDelayNet.band_norm = False      # standardise each frequency row
 _C.model.depth_net.EchoDelayNet.global_log_depth = False  # + a log depth per recording
 _C.model.depth_net.EchoDelayNet.pixel_log_depth = False   # + a learned log depth per pixel
+_C.model.depth_net.EchoDelayNet.attending_refinements = 0  # refinements attending to delays
+_C.model.depth_net.EchoDelayNet.profile_sectors = 0     # predict the echo profile in N sectors
 _C.model.depth_net.EchoDelayNet.prior_depth = 2.0       # metres: the training mean depth
 # EchoDelayNet (its keys above) and a small U-Net on the same input, their depths blended
 # (packnet_sfm/networks/depth/EchoTwoStreamNet.py).

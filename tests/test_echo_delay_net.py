@@ -7,6 +7,7 @@ import pytest
 import torch
 from torch import nn
 
+from packnet_sfm.losses.echo_profile_loss import echo_profile, echo_profile_loss
 from packnet_sfm.networks.depth.EchoDelayNet import DelayReadout, EchoDelayNet, distance_encoding
 from packnet_sfm.networks.depth.EchoTwoStreamNet import EchoTwoStreamNet
 from packnet_sfm.networks.layers.audio_frontend import (
@@ -86,6 +87,9 @@ def test_the_benchmark_ablations_change_one_thing_each():
             ('pixel_depth', BEST_CONFIG, {net + 'pixel_log_depth': True}),
             ('full_resolution', BEST_CONFIG, {net + 'refinements': 3}),
             ('freq4', BEST_CONFIG, {net + 'freq_bins': 4}),
+            ('refine_attention', BEST_CONFIG, {net + 'attending_refinements': 1}),
+            ('profile', BEST_CONFIG, {net + 'profile_sectors': 4,
+                                      'model.loss.echo_profile_weight': 0.1}),
             ('shallow_encoder', BEST_CONFIG, {net + 'encoder_layers': 1}),
             ('shallow_decoder', BEST_CONFIG, {net + 'decoder_layers': 1}),
             ('gcc', BEST_CONFIG, {net + 'interaural': True,
@@ -549,3 +553,62 @@ def test_the_two_stream_nets_delay_stream_is_the_same_draw_as_echo_delay_net_alo
     alone, two_stream = (net.state_dict() for net in nets)
     assert all(torch.equal(alone[key], two_stream[key]) for key in alone)
     assert torch.equal(*next_draws)
+
+
+def test_the_echo_profile_is_each_sectors_share_of_pixels_per_delay_column():
+    """Columns of 1 m over 0..4 m, two sectors of two image columns each."""
+    depth = torch.tensor([[0.5, 1.5, 3.5, 3.9],
+                          [0.2, float('nan'), 3.2, 9.0]])[None, None]
+    valid = torch.tensor([[1, 1, 1, 1], [1, 0, 0, 1]])[None, None]
+    profile = echo_profile(depth, valid, columns=4, reach=4.0, sectors=2)
+    assert torch.allclose(profile[0], torch.tensor([[2 / 3, 1 / 3, 0, 0],      # 0.5, 1.5, 0.2
+                                                    [0, 0, 0, 1.0]]))         # 3.5, 3.9, 9.0
+
+
+def test_the_echo_profile_loss_is_least_for_the_depth_maps_own_profile():
+    depth = torch.rand(2, 1, 8, 8) * 4
+    valid = torch.ones_like(depth)
+    target = echo_profile(depth, valid, columns=16, reach=4.0, sectors=2)
+    matching = echo_profile_loss(target.clamp(min=1e-6).log(), depth, valid, 4.0)
+    entropy = -(target * target.clamp(min=1e-6).log()).sum(-1).mean()
+    assert matching == pytest.approx(entropy.item(), abs=1e-4)
+    for logits in (torch.zeros(2, 2, 16), target.flip(-1).clamp(min=1e-6).log()):
+        assert echo_profile_loss(logits, depth, valid, 4.0) > matching + 0.1
+    nothing = echo_profile_loss(torch.zeros(2, 2, 16), depth, torch.zeros_like(depth), 4.0)
+    assert nothing.item() == 0.0
+
+
+def test_the_profile_head_reads_the_delay_tokens_and_trains_with_its_weight(tiny_config):
+    net = EchoDelayNet(profile_sectors=4, max_depth=30.0)
+    assert sum(p.numel() for p in net.parameters()) == PINNED_PARAMETERS + 32 * 4 + 4
+    assert net(torch.randn(2, 2, 128, 128))['echo_profile'].shape == (2, 4, 128)
+    cfg = load_config(tiny_config, ['model.depth_net.name', 'EchoDelayNet',
+                                    'model.loss.echo_profile_weight', '0.1',
+                                    'model.depth_net.EchoDelayNet.profile_sectors', '2'])
+    trainer = Trainer(cfg, tiny_config.parent / 'run', SingleProcess())
+    batch = trainer.to_device(next(iter(trainer.train_loader)))
+    output = trainer.model(batch)
+    profile = output['metrics']['echo_profile_loss'].item()
+    expected = echo_profile_loss(output['echo_profile'], batch['depth'], batch['valid'],
+                                 trainer.model.max_depth / trainer.model.depth_scale)
+    assert profile == pytest.approx(expected.item()) and profile > 1.0
+    trainer.model.echo_profile_weight = 0.0
+    without = trainer.model(batch)['loss'].item()
+    assert without == pytest.approx(output['loss'].item() - 0.1 * profile, rel=1e-5)
+    cfg.model.depth_net.EchoDelayNet.profile_sectors = 0
+    with pytest.raises(ConfigError, match='echo_profile_weight is 0.1 but EchoDelayNet'):
+        Trainer(cfg, tiny_config.parent / 'run2', SingleProcess())
+
+
+def test_attending_refinements_read_the_delay_tokens_themselves():
+    """With the query grid's features held, the first refined map changes with the delay
+    tokens only when that refinement attends to them; the parameters grow by one
+    cross-attention."""
+    torch.manual_seed(0)
+    features, memory = torch.randn(1, 32, 16, 16), torch.randn(2, 128, 32)
+    for attending, parameters in ((0, PINNED_PARAMETERS), (1, 92_867)):
+        net = EchoDelayNet(attending_refinements=attending, max_depth=30.0).eval()
+        assert sum(p.numel() for p in net.parameters()) == parameters
+        nn.init.normal_(net.heads[1].weight)
+        refined = [net.log_depths(features, memory[[k]])[1] for k in (0, 1)]
+        assert torch.equal(*refined) != bool(attending)

@@ -11,6 +11,7 @@ import cv2
 import torch
 from torch import nn
 
+from packnet_sfm.losses.echo_profile_loss import echo_profile_loss
 from packnet_sfm.losses.supervised_loss import SupervisedLoss
 from packnet_sfm.models.self_supervision import Completion, SelfSupervision
 from packnet_sfm.networks import build_depth_net
@@ -26,12 +27,19 @@ class SemiSupModel(nn.Module):
 
     def __init__(self, depth_net, supervised_loss=None, supervised_loss_weight=1.0,
                  depth_scale=1.0, max_depth=1.0, self_supervision=None, completion=None,
-                 audio_frontend=None):
+                 audio_frontend=None, echo_profile_weight=0.0):
         """`supervised_loss`: a module called (depths, gt, valid, **extra) with metrics;
         SupervisedLoss('sparse-l1') when None. `audio_frontend`: an AudioFrontEnd turning the
-        batch's cut waveforms into the network's audio input on the model's device."""
+        batch's cut waveforms into the network's audio input on the model's device.
+        `echo_profile_weight`: of the cross-entropy of the network's 'echo_profile' output
+        (losses/echo_profile_loss.py) in the supervised loss."""
         super().__init__()
         check_interval('model.loss.supervised_loss_weight', supervised_loss_weight, 0, 1)
+        check_interval('model.loss.echo_profile_weight', echo_profile_weight, 0, float('inf'))
+        if echo_profile_weight > 0 and not getattr(depth_net, 'predicts_echo_profile', False):
+            raise ConfigError(f'model.loss.echo_profile_weight is {echo_profile_weight} but '
+                              f'{type(depth_net).__name__} predicts no echo profile; use '
+                              'EchoDelayNet with profile_sectors >= 1, or set the weight to 0')
         if supervised_loss_weight < 1.0 and self_supervision is None:
             raise ConfigError("model.loss.supervised_loss_weight < 1 needs photometric "
                               "self-supervision (a SelfSupervision with a pose network)")
@@ -46,6 +54,7 @@ class SemiSupModel(nn.Module):
         self.self_supervision = self_supervision
         self.completion = completion or Completion('sparse-l1')
         self.audio_frontend = audio_frontend
+        self.echo_profile_weight = echo_profile_weight
 
     @classmethod
     def from_config(cfg_cls, cfg, depth_scale, max_depth, **kwargs):
@@ -58,7 +67,8 @@ class SemiSupModel(nn.Module):
                        self_supervision=(SelfSupervision.from_config(cfg)
                                          if loss.supervised_loss_weight < 1.0 else None),
                        completion=Completion.from_config(cfg),
-                       audio_frontend=AudioFrontEnd.from_config(cfg), **kwargs)
+                       audio_frontend=AudioFrontEnd.from_config(cfg),
+                       echo_profile_weight=loss.echo_profile_weight, **kwargs)
 
     def set_epoch(self, epoch):
         """Called by the trainer before each epoch (0-based)."""
@@ -124,6 +134,11 @@ class SemiSupModel(nn.Module):
         metrics = dict(self.supervised_loss.metrics)
         extra, extra_metrics = self.completion.extra_terms(output, self.supervised_loss,
                                                            batch['depth'], valid)
+        if self.echo_profile_weight > 0:
+            profile = echo_profile_loss(output['echo_profile'], batch['depth'], valid,
+                                        self.max_depth / self.depth_scale)
+            extra = extra + self.echo_profile_weight * profile
+            extra_metrics['echo_profile_loss'] = profile.detach()
         return loss + extra, {**metrics, **extra_metrics}
 
     def photometric_loss(self, batch, output):

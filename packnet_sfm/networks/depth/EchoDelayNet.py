@@ -37,7 +37,15 @@ image pixels through its skips, which has no physical meaning. Here:
    `pixel_log_depth`, a learned log depth per pixel of the finest map is added to it: what
    every room shares at a pixel (the floor in the bottom rows, set by the camera's height and
    tilt), which the patch queries and the translation-invariant refinements must otherwise
-   re-learn patch by patch.
+   re-learn patch by patch. With `attending_refinements` N, every pixel of the first N
+   (coarsest) refined maps also attends to the delay tokens (one cross-attention, added to
+   its features), so that the finer maps read the echoes themselves rather than only what
+   the coarse query grid took from them.
+4. Echo profile. With `profile_sectors` S, a linear head also reads each delay token as S
+   logits, and a softmax over the delays gives, per vertical strip of the image (left to
+   right), the share of its pixels at each token's distance; supervised on the depth map's
+   own profile (`model.loss.echo_profile_weight`, losses/echo_profile_loss.py), it tells each
+   token what lies at its distance and in which direction.
 
 forward(audio) -> {'depth': [full resolution, then the query grid * 4, * 2, * 1]} (finest first,
 with the default two refinements; the full-resolution map is the finest refinement resized
@@ -132,6 +140,10 @@ class EchoDelayNet(nn.Module):
     global_log_depth : add a log depth per recording, read off the mean delay token, to every
         pixel.
     pixel_log_depth : add a learned log depth per pixel of the finest map (zero at the start).
+    attending_refinements : how many refinements, coarsest first, let every pixel attend to
+        the delay tokens.
+    profile_sectors : predict the echo profile in this many image sectors ('echo_profile'
+        [B, sectors, T] logits in the output; 0: none).
     prior_depth : the depth (metres) every pixel starts at: the training split's mean depth.
     max_depth, depth_scale : the largest depth in the network's units, and metres per unit.
     """
@@ -141,8 +153,8 @@ class EchoDelayNet(nn.Module):
     def __init__(self, channels=32, freq_bins=8, query_grid=16, query_rows=0, encoder_layers=2,
                  decoder_layers=2, num_heads=4, dropout=0.0, refine_channels=16, refinements=2,
                  norm='batch', interaural=False, readout='log', band_norm=False,
-                 global_log_depth=False, pixel_log_depth=False, prior_depth=2.0, max_depth=1.0,
-                 depth_scale=1.0):
+                 global_log_depth=False, pixel_log_depth=False, attending_refinements=0,
+                 profile_sectors=0, prior_depth=2.0, max_depth=1.0, depth_scale=1.0):
         super().__init__()
         if channels % 4 or channels % num_heads:
             raise ConfigError(f'{KEY}.channels ({channels}) must be divisible by 4 and by '
@@ -182,6 +194,9 @@ class EchoDelayNet(nn.Module):
         self.refine = nn.ModuleList(
             [conv_bn_relu(channels if index == 0 else refine_channels, refine_channels, 3,
                           norm=norm) for index in range(refinements)])
+        self.refine_attention = nn.ModuleList(
+            [TokenAttention(refine_channels, channels, num_heads)
+             for _ in range(min(attending_refinements, refinements))])
         self.heads = nn.ModuleList(     # every map starts at log(prior_depth)
             [zero_start(nn.Conv2d(channels, 1, 1))]
             + [zero_start(nn.Conv2d(refine_channels, 1, 3, padding=1)) for _ in self.refine])
@@ -191,6 +206,8 @@ class EchoDelayNet(nn.Module):
         finest = [side * 2 ** len(self.refine) for side in self.query_grid]
         self.pixel_log_depth = (nn.Parameter(torch.zeros(1, 1, *finest)) if pixel_log_depth
                                 else None)
+        self.echo_profile = nn.Linear(channels, profile_sectors) if profile_sectors else None
+        self.predicts_echo_profile = profile_sectors > 0
 
     def check_input(self, audio):
         """A one-line error unless `audio` is [B, 2, F, T] spectrograms (left, right), or
@@ -231,8 +248,10 @@ class EchoDelayNet(nn.Module):
             logs[0] = logs[0] + self.delay_readout(features, memory, self.max_depth)
         if self.global_log_depth is not None:
             logs[0] = logs[0] + self.global_log_depth(memory.mean(dim=1))[:, :, None, None]
-        for refine, head in zip(self.refine, self.heads[1:]):
+        for level, (refine, head) in enumerate(zip(self.refine, self.heads[1:])):
             features = refine(upsample(features))
+            if level < len(self.refine_attention):
+                features = self.refine_attention[level](features, memory)
             logs.append(upsample(logs[-1]) + head(features))
         if self.pixel_log_depth is not None:
             logs[-1] = logs[-1] + self.pixel_log_depth
@@ -251,6 +270,8 @@ class EchoDelayNet(nn.Module):
         full = F.interpolate(depths[0], size=audio.shape[-2:], mode='bilinear',
                              align_corners=False)
         output = {'depth': [full, *depths]}
+        if self.echo_profile is not None:
+            output['echo_profile'] = self.echo_profile(memory).transpose(1, 2)
         if return_features:
             output['features'] = {'delay_tokens': memory, 'queries': features}
         return output
@@ -259,6 +280,23 @@ class EchoDelayNet(nn.Module):
 def column_distances(columns, reach, device):
     """Distance [columns] at the middle of each delay column, for columns spanning 0..reach."""
     return (torch.arange(columns, device=device) + 0.5) * reach / columns
+
+
+class TokenAttention(nn.Module):
+    """Every pixel of a feature map [B, C, H, W] attends to the delay tokens [B, T, token
+    channels] (pre-norm cross-attention, added to the pixel's features)."""
+
+    def __init__(self, channels, token_channels, num_heads):
+        super().__init__()
+        self.norm = nn.LayerNorm(channels)
+        self.attend = nn.MultiheadAttention(channels, num_heads, kdim=token_channels,
+                                            vdim=token_channels, batch_first=True)
+
+    def forward(self, features, memory):
+        batch, channels, height, width = features.shape
+        pixels = self.norm(features.flatten(2).transpose(1, 2))
+        heard, _ = self.attend(pixels, memory, memory, need_weights=False)
+        return features + heard.transpose(1, 2).reshape(batch, channels, height, width)
 
 
 class DelayReadout(nn.Module):
