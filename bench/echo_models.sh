@@ -3,7 +3,7 @@
 # claim, the best echo model and its variants on simulated V2 (12 rooms x 70 recordings, data
 # seed 0), 3 seeds each, 20 epochs, 128x128.
 #   bash bench/echo_models.sh [same|held|held10|held_log|held24|distill|tune|all] [OUT]
-#   (all: about nine hours on 2 cores)
+#   (all: about ten hours on 2 cores)
 # JOBS runs at once (default 2, one per core here; on a GPU machine, what the GPU holds),
 # EPOCHS (default 20; fewer for a quick check of the script) and
 # PYTHON (default .venv/bin/python) may be set in the environment.
@@ -46,7 +46,8 @@ if [ "$stage" = all ] || [ "$stage" = held ]; then
     # without weight averaging), the weight decay, a query grid of more columns than rows,
     # supervision at one scale instead of four, the linear spectrogram (and the U-Net given it),
     # a learned log depth per pixel, a full-resolution refinement, 4 frequency bands, one
-    # encoder or decoder layer instead of two, and a U-Net beside EchoDelayNet in one network.
+    # encoder or decoder layer instead of two, a U-Net beside EchoDelayNet in one network, the
+    # delay tokens supervised on the echo profile, and a refinement attending to the tokens.
     benchmark held-out-rooms held-out-rooms configs/train_unet_batvision_v2.yaml \
         configs/echo_best_v2.yaml bench/configs/echo_best_v2_no_mirror.yaml \
         bench/configs/unet_v2_mirror.yaml bench/configs/echo_best_v2_{wide,dropout,16ch,ema}.yaml \
@@ -57,7 +58,7 @@ if [ "$stage" = all ] || [ "$stage" = held ]; then
         bench/configs/{echo_best_v2,unet_v2}_spectrogram.yaml \
         bench/configs/echo_best_v2_{pixel_depth,full_resolution,freq4}.yaml \
         bench/configs/echo_best_v2_shallow_{encoder,decoder}.yaml \
-        bench/configs/echo_best_v2_two_stream.yaml
+        bench/configs/echo_best_v2_{two_stream,profile,refine_attention}.yaml
 fi
 if [ "$stage" = all ] || [ "$stage" = held10 ]; then
     # The held-out target with 10 seeds instead of 3 (seeds 0-2 are the held stage's runs):
@@ -66,6 +67,10 @@ if [ "$stage" = all ] || [ "$stage" = held10 ]; then
     seeds=10 report=benchmark_10_seeds benchmark held-out-rooms held-out-rooms \
         configs/train_unet_batvision_v2.yaml configs/echo_best_v2.yaml \
         bench/configs/echo_best_v2_{ema,wd05}.yaml
+    # ... and the U-Net beside EchoDelayNet in one network, in benchmark_10_seeds_two_stream.md.
+    seeds=10 report=benchmark_10_seeds_two_stream benchmark held-out-rooms held-out-rooms \
+        configs/train_unet_batvision_v2.yaml configs/echo_best_v2.yaml \
+        bench/configs/echo_best_v2_two_stream.yaml
 fi
 if [ "$stage" = all ] || [ "$stage" = held_log ]; then
     # The U-Net and echo_best_v2 in held-out rooms with preprocessing improved_log: decibel-like
