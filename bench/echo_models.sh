@@ -67,10 +67,11 @@ if [ "$stage" = all ] || [ "$stage" = held10 ]; then
     seeds=10 report=benchmark_10_seeds benchmark held-out-rooms held-out-rooms \
         configs/train_unet_batvision_v2.yaml configs/echo_best_v2.yaml \
         bench/configs/echo_best_v2_{ema,wd05}.yaml
-    # ... and the U-Net beside EchoDelayNet in one network, in benchmark_10_seeds_two_stream.md.
+    # ... and the U-Net beside EchoDelayNet in one network, without and with weight averaging,
+    # in benchmark_10_seeds_two_stream.md.
     seeds=10 report=benchmark_10_seeds_two_stream benchmark held-out-rooms held-out-rooms \
         configs/train_unet_batvision_v2.yaml configs/echo_best_v2.yaml \
-        bench/configs/echo_best_v2_two_stream.yaml
+        bench/configs/echo_best_v2_two_stream{,_ema}.yaml
 fi
 if [ "$stage" = all ] || [ "$stage" = held_log ]; then
     # The U-Net and echo_best_v2 in held-out rooms with preprocessing improved_log: decibel-like

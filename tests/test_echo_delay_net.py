@@ -87,6 +87,8 @@ def test_the_benchmark_ablations_change_one_thing_each():
             ('pixel_depth', BEST_CONFIG, {net + 'pixel_log_depth': True}),
             ('full_resolution', BEST_CONFIG, {net + 'refinements': 3}),
             ('freq4', BEST_CONFIG, {net + 'freq_bins': 4}),
+            ('two_stream_ema', 'bench/configs/echo_best_v2_two_stream.yaml',
+             {'arch.ema_decay': 0.99}),
             ('refine_attention', BEST_CONFIG, {net + 'attending_refinements': 1}),
             ('profile', BEST_CONFIG, {net + 'profile_sectors': 4,
                                       'model.loss.echo_profile_weight': 0.1}),
