@@ -614,3 +614,5 @@ def test_attending_refinements_read_the_delay_tokens_themselves():
         nn.init.normal_(net.heads[1].weight)
         refined = [net.log_depths(features, memory[[k]])[1] for k in (0, 1)]
         assert torch.equal(*refined) != bool(attending)
+    with pytest.raises(ConfigError, match=r'attending_refinements must be in \[0, 2\] \(at most'):
+        EchoDelayNet(attending_refinements=3, max_depth=30.0)

@@ -164,6 +164,8 @@ class EchoDelayNet(nn.Module):
         if readout not in READOUTS:
             raise ConfigError(f"{KEY}.readout is '{readout}'; use one of {', '.join(READOUTS)}")
         check_interval(f'{KEY}.dropout', dropout, 0, 1, high_included=False)
+        check_interval(f'{KEY}.attending_refinements', attending_refinements, 0, refinements,
+                       note=f' (at most {KEY}.refinements)')
         if norm == 'group' and (channels % GROUPS or refine_channels % GROUPS):
             raise ConfigError(f'{KEY}.norm group needs channels ({channels}) and '
                               f'refine_channels ({refine_channels}) divisible by {GROUPS}')
@@ -196,7 +198,7 @@ class EchoDelayNet(nn.Module):
                           norm=norm) for index in range(refinements)])
         self.refine_attention = nn.ModuleList(
             [TokenAttention(refine_channels, channels, num_heads)
-             for _ in range(min(attending_refinements, refinements))])
+             for _ in range(attending_refinements)])
         self.heads = nn.ModuleList(     # every map starts at log(prior_depth)
             [zero_start(nn.Conv2d(channels, 1, 1))]
             + [zero_start(nn.Conv2d(refine_channels, 1, 3, padding=1)) for _ in self.refine])
