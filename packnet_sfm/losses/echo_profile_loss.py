@@ -14,7 +14,7 @@ def echo_profile(depth, valid, columns, reach, sectors):
     """[B, sectors, columns]: per sector, the share of its valid pixels of `depth` [B, 1, H, W]
     whose depth falls in each delay column, the columns spanning 0..`reach` (in depth's units).
     A sector without valid pixels is all zero."""
-    batch, _, height, width = depth.shape
+    batch, width = depth.shape[0], depth.shape[-1]
     valid = valid.bool() & torch.isfinite(depth)
     column = (torch.where(valid, depth, 0) / reach * columns).long().clamp(0, columns - 1)
     sector = torch.arange(width, device=depth.device) * sectors // width

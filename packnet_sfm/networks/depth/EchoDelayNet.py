@@ -59,7 +59,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from packnet_sfm.datasets.audio import EARS, standardise
-from packnet_sfm.networks.layers.attention import sinusoidal_encoding_2d
+from packnet_sfm.networks.layers.attention import sinusoidal_encoding_2d, tokens
 from packnet_sfm.networks.layers.depth_prior import prior_in_units
 from packnet_sfm.utils.config import ConfigError, check_interval
 
@@ -209,7 +209,11 @@ class EchoDelayNet(nn.Module):
         self.pixel_log_depth = (nn.Parameter(torch.zeros(1, 1, *finest)) if pixel_log_depth
                                 else None)
         self.echo_profile = nn.Linear(channels, profile_sectors) if profile_sectors else None
-        self.predicts_echo_profile = profile_sectors > 0
+
+    @property
+    def predicts_echo_profile(self):
+        """Whether the output holds 'echo_profile' logits (`profile_sectors` >= 1)."""
+        return self.echo_profile is not None
 
     def check_input(self, audio):
         """A one-line error unless `audio` is [B, 2, F, T] spectrograms (left, right), or
@@ -296,7 +300,7 @@ class TokenAttention(nn.Module):
 
     def forward(self, features, memory):
         batch, channels, height, width = features.shape
-        pixels = self.norm(features.flatten(2).transpose(1, 2))
+        pixels = self.norm(tokens(features))
         heard, _ = self.attend(pixels, memory, memory, need_weights=False)
         return features + heard.transpose(1, 2).reshape(batch, channels, height, width)
 
@@ -315,7 +319,7 @@ class DelayReadout(nn.Module):
         """features [B, C, rows, columns], memory [B, T, C] -> [B, 1, rows, columns];
         `reach`: the distance of the last column, in the network's units."""
         batch, channels, *grid = features.shape
-        queries = self.point(features.flatten(2).transpose(1, 2))
+        queries = self.point(tokens(features))
         distances = column_distances(memory.shape[1], reach, memory.device)
         logits = queries @ memory.transpose(1, 2) / math.sqrt(channels) - distances / self.prior
         expected = logits.softmax(dim=-1) @ distances.to(logits.dtype)
