@@ -12,12 +12,12 @@ with; it costs both trainings).
                                   [--seeds 0 1 2] [--split val|test|train] [--blend W]
 """
 import argparse
-from pathlib import Path
 
 import torch
 
 from packnet_sfm.datasets.builder import ANALYSIS_SPLITS
 from packnet_sfm.trainers.evaluation import evaluation_protocols, split_outputs
+from packnet_sfm.utils.benchmark import seed_checkpoint
 from packnet_sfm.utils.cli import run_cli
 from packnet_sfm.utils.config import load_config
 from packnet_sfm.utils.depth import compute_depth_metrics_per_image
@@ -46,15 +46,6 @@ def split_prediction(checkpoint, split):
     outputs = list(split_outputs(cfg, checkpoint, split))
     return (torch.cat([o['gt'] for o in outputs]), torch.cat([o['depth'] for o in outputs]),
             evaluation_protocols(cfg)[cfg.evaluation.protocol])
-
-
-def seed_checkpoint(runs, config, seed):
-    """The last checkpoint of one benchmark run: RUNS/CONFIG/seed_K/*/last.ckpt."""
-    found = sorted(Path(runs).glob(f'{config}/seed_{seed}/*/last.ckpt'))
-    if not found:
-        raise InputError(f'{runs}/{config}/seed_{seed}: no */last.ckpt; run the benchmark for '
-                         'this config and seed first, or check --runs and --configs')
-    return found[0]
 
 
 def main():

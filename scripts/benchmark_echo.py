@@ -57,6 +57,7 @@ from packnet_sfm.utils.benchmark import (  # noqa: E402
     machine_description,
     mean_std,
     paired_difference,
+    per_image_rmse,
     relative_by_location,
     usable_cores,
 )
@@ -293,11 +294,6 @@ def evaluated(checkpoint, split):
     metrics = results_paths(checkpoint, split)[0]
     return (metrics.is_file() and metrics.stat().st_mtime >= checkpoint.stat().st_mtime
             and set(PROTOCOLS) <= set(read_results(checkpoint, split)))
-
-
-def per_image_rmse(rows):
-    """{image: rmse} of the valid rows of one protocol (images named by file, else index)."""
-    return {row['filename'] or str(row['idx']): row['rmse'] for row in rows if row['valid']}
 
 
 def train_and_evaluate(run, threads):

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import torch
 
+from packnet_sfm.trainers.evaluation import read_results
 from packnet_sfm.utils.benchmark import (
     FloorPredictor,
     depth_floors,
@@ -20,6 +21,7 @@ from packnet_sfm.utils.benchmark import (
     paired_difference,
     paired_matrices,
     relative_by_location,
+    seed_checkpoint,
 )
 from packnet_sfm.utils.errors import InputError
 
@@ -215,6 +217,26 @@ def test_seed_ensemble_blends_two_models_by_weight():
     assert blend_rmse(gt, gt + 1, gt - 1, 0.25, options) == pytest.approx(0.5)
 
 
+def test_a_setting_is_picked_on_validation_and_only_the_pick_is_scored_on_test():
+    """bench/pick_on_validation.py: the value of lowest mean validation RMSE over the seeds is
+    picked even where another is better on test, and the test split is scored with it alone."""
+    pick_on_validation = load_script(REPO / 'bench' / 'pick_on_validation.py').pick_on_validation
+    rmse = {('a', 'val'): [1.0, 1.2], ('b', 'val'): [0.9, 1.2], ('c', 'val'): [0.8, 1.4],
+            ('a', 'test'): [0.5, 0.5], ('b', 'test'): [0.7, 0.9], ('c', 'test'): [0.6, 0.6]}
+    calls = []
+
+    def score(value, seed, split):
+        calls.append((value, seed, split))
+        return {'x': rmse[value, split][seed], 'y': rmse[value, split][seed] + 0.2}
+
+    picked, val, test = pick_on_validation(score, ['a', 'b', 'c'], [0, 1])
+    assert picked == 'b'               # mean 1.15 (image means 1.0, 1.3) < 1.2 for a and c
+    assert list(val) == ['a', 'b', 'c'] and [table['x'] for table in val['c']] == [0.8, 1.4]
+    assert [table['x'] for table in test] == [0.7, 0.9]
+    assert [call for call in calls if call[2] == 'test'] == [('b', 0, 'test'), ('b', 1, 'test')]
+    assert calls.index(('b', 0, 'test')) == 6           # after every validation score
+
+
 def test_the_training_split_is_read_as_the_test_split():
     """bench scripts' --split train: the test split reads the training recordings; the
     config given is left as it was."""
@@ -337,3 +359,28 @@ def test_rerun_reuses_finished_runs_and_resumes_shorter_ones(finished, monkeypat
     run = benchmark.plan_runs(changed, benchmark.prepare_data(changed))[0]
     with pytest.raises(InputError, match='was trained with model.optimizer.weight_decay 0.01'):
         benchmark.train_run(run, threads=1)
+
+
+@pytest.mark.slow
+def test_pick_on_validation_scores_the_benchmark_runs_as_their_evaluation_did(finished, capsys):
+    """bench/pick_on_validation.py on the tiny benchmark's runs: with the setting the runs
+    were evaluated with, the validation RMSE is the benchmark's own; the picked value is
+    scored on test against the reference."""
+    script = load_script(REPO / 'bench' / 'pick_on_validation.py')
+    runs = finished / 'runs'
+    sys_argv = ['pick_on_validation.py', '--runs', str(runs), '--config',
+                'train_base_residual_v2', '--reference', 'train_unet_batvision_v2', '--key',
+                'evaluation.test_time_mirror', '--values', 'false', 'true', '--seeds', '0', '1']
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(sys, 'argv', sys_argv)
+        script.main()
+    rows = [line.split(' | ') for line in capsys.readouterr().out.splitlines()
+            if line.startswith('| val') or line.startswith('| test')]
+    assert [(row[0], row[1].split()[0]) for row in rows[:2]] == [('| val', 'false'),
+                                                                 ('| val', 'true')]
+    evaluated = [read_results(seed_checkpoint(runs, 'train_base_residual_v2', seed),
+                              'val')['batvision']['rmse'] for seed in (0, 1)]
+    assert float(rows[0][2].split(' ± ')[0]) == pytest.approx(np.mean(evaluated), abs=6e-4)
+    picked = next(row for row in rows if row[1].endswith('(picked)'))[1].split()[0]
+    assert rows[2][:2] == ['| test', picked]
+    assert rows[3][1] == '(train_unet_batvision_v2)'

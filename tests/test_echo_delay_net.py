@@ -557,6 +557,30 @@ def test_the_two_stream_nets_delay_stream_is_the_same_draw_as_echo_delay_net_alo
     assert torch.equal(*next_draws)
 
 
+def test_a_two_stream_training_step_does_not_depend_on_the_blend_weight(tiny_config):
+    """No gradient flows through the blend: from one seed and batch, a training step leaves the
+    same weights whatever unet_weight is (so it may be picked after training, on validation:
+    bench/pick_on_validation.py), and the predictions differ as the weight says."""
+    net = 'model.depth_net.EchoTwoStreamNet.'
+    trainers, batch = [], None
+    for weight in ('0.3', '0.9'):
+        cfg = load_config(tiny_config, ['model.depth_net.name', 'EchoTwoStreamNet',
+                                        'model.loss.supervised_num_scales', '6',
+                                        net + 'channels', '16', net + 'num_heads', '2',
+                                        net + 'unet_ngf', '4', net + 'unet_weight', weight])
+        trainer = Trainer(cfg, tiny_config.parent / f'run_{weight}', SingleProcess())
+        batch = batch or trainer.to_device(next(iter(trainer.train_loader)))
+        start = {k: v.clone() for k, v in trainer.model.state_dict().items()}
+        trainer.train_step(batch, epoch=0)
+        trainers.append(trainer)
+    first, second = (trainer.model.state_dict() for trainer in trainers)
+    assert all(torch.equal(first[key], second[key]) for key in first)
+    assert any(not torch.equal(first[key], start[key]) for key in first)
+    (blend, unet, delay, *_), (other_blend, *_) = (
+        trainer.model.eval().predict(batch)['depth'] for trainer in trainers)
+    torch.testing.assert_close(other_blend - blend, 0.6 * (unet - delay))
+
+
 def test_the_echo_profile_is_each_sectors_share_of_pixels_per_delay_column():
     """Columns of 1 m over 0..4 m, two sectors of two image columns each."""
     depth = torch.tensor([[0.5, 1.5, 3.5, 3.9],

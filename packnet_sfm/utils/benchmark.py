@@ -12,6 +12,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from packnet_sfm.utils.errors import InputError
+
 
 def usable_cores():
     """CPU cores this process may run on."""
@@ -45,6 +47,20 @@ def mean_std(values):
         return math.nan, math.nan
     std = float(np.std(finite, ddof=1)) if len(finite) > 1 else math.nan
     return float(np.mean(finite)), std
+
+
+def per_image_rmse(rows):
+    """{image: rmse} of the valid rows of one protocol (images named by file, else index)."""
+    return {row['filename'] or str(row['idx']): row['rmse'] for row in rows if row['valid']}
+
+
+def seed_checkpoint(runs, config, seed):
+    """The last checkpoint of one benchmark run: RUNS/CONFIG/seed_K/*/last.ckpt."""
+    found = sorted(Path(runs).glob(f'{config}/seed_{seed}/*/last.ckpt'))
+    if not found:
+        raise InputError(f'{runs}/{config}/seed_{seed}: no */last.ckpt; run the benchmark for '
+                         'this config and seed first, or check --runs and --configs')
+    return found[0]
 
 
 def paired_matrices(reference, other):
