@@ -72,6 +72,12 @@ if [ "$stage" = all ] || [ "$stage" = held10 ]; then
     seeds=10 report=benchmark_10_seeds_two_stream benchmark held-out-rooms held-out-rooms \
         configs/train_unet_batvision_v2.yaml configs/echo_best_v2.yaml \
         bench/configs/echo_best_v2_two_stream{,_ema}.yaml
+    # The blend weight of echo_best_v2_two_stream_ema picked on validation (of 0-0.5), then
+    # scored once on test with the pick.
+    $PY bench/pick_on_validation.py --runs "$out/held-out-rooms/runs" \
+        --config echo_best_v2_two_stream_ema --reference train_unet_batvision_v2 \
+        --key model.depth_net.EchoTwoStreamNet.unet_weight --values 0 0.1 0.2 0.3 0.4 0.5 \
+        --seeds 0 1 2 3 4 5 6 7 8 9
 fi
 if [ "$stage" = all ] || [ "$stage" = held_log ]; then
     # The U-Net and echo_best_v2 in held-out rooms with preprocessing improved_log: decibel-like
