@@ -4,14 +4,15 @@ and the published 0.5 m one; a table of the mean and standard deviation over see
 per-image comparison of each model with the first (bootstrap 95% interval over images and
 seeds), and the constant and per-pixel-mean predictors as floors.
 
-    python scripts/benchmark_echo.py --configs A.yaml B.yaml ... [--seeds 3]
+    python scripts/benchmark_echo.py --configs A.yaml B.yaml ... [--seeds 3] [--first-seed 0]
         (--data DIR | --generate ROOMS SAMPLES SEED [--split same-rooms|held-out-rooms])
         [--epochs N] [--jobs J] [--out DIR] [--report NAME] [KEY VALUE ...]
 
-Run k of a config is trained with `arch.seed k` in <out>/runs/<config name>/seed_<k>/; the
-KEY VALUE overrides (after any option, the configs included, or after --) apply to every
-run. Writes <out>/NAME.md, <out>/NAME.csv and <out>/NAME_val_rmse.png (NAME: --report,
-default `benchmark`), so reports over other subsets of the same runs sit beside each other.
+Run k of a config is trained with `arch.seed k` in <out>/runs/<config name>/seed_<k>/, k from
+--first-seed on (seeds not yet used confirm what a screen on other seeds picked); the KEY VALUE
+overrides (after any option, the configs included, or after --) apply to every run. Writes
+<out>/NAME.md, <out>/NAME.csv and <out>/NAME_val_rmse.png (NAME: --report, default
+`benchmark`), so reports over other subsets of the same runs sit beside each other.
 Rerunning reuses finished runs and their evaluations and resumes interrupted runs from their
 last.ckpt.
 """
@@ -62,7 +63,7 @@ from packnet_sfm.utils.benchmark import (  # noqa: E402
     usable_cores,
 )
 from packnet_sfm.utils.checkpoint import load_checkpoint  # noqa: E402
-from packnet_sfm.utils.cli import positive_int, run_cli  # noqa: E402
+from packnet_sfm.utils.cli import non_negative_int, positive_int, run_cli  # noqa: E402
 from packnet_sfm.utils.compare import flatten, read_val_metrics  # noqa: E402
 from packnet_sfm.utils.config import load_config, split_overrides, to_dict  # noqa: E402
 from packnet_sfm.utils.errors import InputError, file_name_part, writable_folder  # noqa: E402
@@ -114,7 +115,10 @@ def parse_args(argv=None):
     parser.add_argument('--configs', nargs='+', required=True,
                         help='YAML configs to compare; the first is the reference')
     parser.add_argument('--seeds', type=positive_int, default=3,
-                        help='runs per config, with arch.seed 0 .. SEEDS-1')
+                        help='runs per config, with arch.seed FIRST_SEED .. '
+                             'FIRST_SEED+SEEDS-1')
+    parser.add_argument('--first-seed', type=non_negative_int, default=0,
+                        help='the first arch.seed (default 0)')
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument('--data', type=Path, help='a BatVision V2 root (its own split CSVs)')
     source.add_argument('--generate', nargs=3, type=int, metavar=('ROOMS', 'SAMPLES', 'SEED'),
@@ -188,7 +192,7 @@ def plan_runs(args, data):
     epochs = args.epochs or load_config(args.configs[0], args.opts).arch.max_epochs
     runs = []
     for config, label in zip(args.configs, labels):
-        for seed in range(args.seeds):
+        for seed in range(args.first_seed, args.first_seed + args.seeds):
             opts = run_overrides(label, seed, epochs, data, args.out) + list(args.opts)
             cfg = load_config(config, opts)
             runs.append(Run(label, config, seed, opts, cfg,
@@ -505,8 +509,9 @@ def settings_lines(args, data, runs, jobs, threads):
     else:
         source = 'its own split CSVs'
     return [f'Command: `{command}`', '',
-            f'Data: `{data}` ({source}). Every config: {args.seeds} seed(s) (arch.seed 0-'
-            f'{args.seeds - 1}), {runs[0].cfg.arch.max_epochs} epoch(s), the overrides '
+            f'Data: `{data}` ({source}). Every config: {args.seeds} seed(s) (arch.seed '
+            f'{args.first_seed}-{args.first_seed + args.seeds - 1}), '
+            f'{runs[0].cfg.arch.max_epochs} epoch(s), the overrides '
             f'`{shlex.join(args.opts) or "(none)"}`; {jobs} job(s) at a time, {threads} '
             f'thread(s) each. The floors use the training depth maps, read with the data '
             f'settings of {runs[0].label}.']

@@ -274,6 +274,21 @@ TINY = ['datasets.batvision.image_size', '128', 'model.depth_net.UNetSoundOnly.g
         'log.images_every', '0']
 
 
+def test_runs_may_start_at_a_later_seed(tmp_path):
+    """--first-seed K: runs with arch.seed K .. K + SEEDS - 1 in seed_<k> folders (fresh seeds
+    to confirm a screen), and the report says which; a negative first seed is refused."""
+    args = benchmark.parse_args(['--configs', str(REPO / CONFIGS[0]), '--seeds', '2',
+                                 '--first-seed', '10', '--data', str(tmp_path), '--out',
+                                 str(tmp_path / 'out')])
+    runs = benchmark.plan_runs(args, tmp_path)
+    assert [(run.seed, run.cfg.arch.seed, run.folder.parent.name) for run in runs] == [
+        (10, 10, 'seed_10'), (11, 11, 'seed_11')]
+    assert '2 seed(s) (arch.seed 10-11)' in benchmark.settings_lines(args, tmp_path, runs, 1,
+                                                                     1)[2]
+    with pytest.raises(SystemExit):
+        benchmark.parse_args(['--configs', 'a.yaml', '--first-seed', '-1', '--data', '.'])
+
+
 def arguments(out, *extra):
     return ['--configs', *[str(REPO / c) for c in CONFIGS], '--seeds', '2', '--generate', '2',
             '5', '7', '--split', 'held-out-rooms', '--epochs', '1', '--out', str(out), *extra]
