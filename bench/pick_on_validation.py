@@ -17,7 +17,12 @@ import argparse
 from packnet_sfm.datasets.builder import EVAL_SPLITS, build_dataset, build_loader
 from packnet_sfm.models import load_trained_model
 from packnet_sfm.trainers.distributed import SingleProcess
-from packnet_sfm.trainers.evaluation import evaluate, evaluation_protocols, read_per_sample
+from packnet_sfm.trainers.evaluation import (
+    evaluate,
+    evaluation_protocols,
+    read_per_sample,
+    results_paths,
+)
 from packnet_sfm.utils.benchmark import (
     mean_std,
     paired_difference,
@@ -26,6 +31,7 @@ from packnet_sfm.utils.benchmark import (
 )
 from packnet_sfm.utils.cli import run_cli
 from packnet_sfm.utils.config import load_config
+from packnet_sfm.utils.errors import InputError
 
 PROTOCOL = 'batvision'
 
@@ -40,6 +46,15 @@ def scored_rmse(checkpoint, split, overrides):
                        evaluation_protocols(cfg, [PROTOCOL]), desc=f'{split} {overrides}',
                        test_time_mirror=cfg.evaluation.test_time_mirror)
     return per_image_rmse(results[PROTOCOL][1])
+
+
+def reference_rmse(runs, config, seed, split):
+    """{image: RMSE} of a benchmark run's own evaluation of a split (official protocol)."""
+    checkpoint = seed_checkpoint(runs, config, seed)
+    if not results_paths(checkpoint, split)[1].is_file():
+        raise InputError(f'{checkpoint}: no {split} evaluation next to it; let the benchmark '
+                         'finish (it evaluates every run), or run scripts/eval.py on it')
+    return per_image_rmse(read_per_sample(checkpoint, split)[PROTOCOL])
 
 
 def seeds_mean_std(tables):
@@ -78,9 +93,8 @@ def main():
         return scored_rmse(seed_checkpoint(args.runs, args.config, seed), split,
                            [args.key, value])
 
-    reference = {split: [per_image_rmse(read_per_sample(
-        seed_checkpoint(args.runs, args.reference, seed), split)[PROTOCOL]) for seed in args.seeds]
-        for split in ('val', 'test')}
+    reference = {split: [reference_rmse(args.runs, args.reference, seed, split)
+                         for seed in args.seeds] for split in ('val', 'test')}
     picked, val, test = pick_on_validation(score, args.values, args.seeds)
     print(f'{args.config} vs {args.reference}, seeds {" ".join(map(str, args.seeds))}, '
           f'official protocol: RMSE (m), mean ± std over seeds, and the paired difference '

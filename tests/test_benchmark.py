@@ -237,6 +237,20 @@ def test_a_setting_is_picked_on_validation_and_only_the_pick_is_scored_on_test()
     assert calls.index(('b', 0, 'test')) == 6           # after every validation score
 
 
+def test_pick_on_validation_names_a_reference_run_it_cannot_read(tmp_path):
+    """A reference config without runs, or a run without its evaluation, is one InputError
+    that names it and says what to do."""
+    reference_rmse = load_script(REPO / 'bench' / 'pick_on_validation.py').reference_rmse
+    with pytest.raises(InputError, match='ref/seed_0: no \\*/last.ckpt; run the benchmark'):
+        reference_rmse(tmp_path, 'ref', 0, 'val')
+    checkpoint = tmp_path / 'ref' / 'seed_0' / 'run' / 'last.ckpt'
+    checkpoint.parent.mkdir(parents=True)
+    checkpoint.touch()
+    with pytest.raises(InputError, match='last.ckpt: no val evaluation next to it; let the '
+                                         'benchmark finish'):
+        reference_rmse(tmp_path, 'ref', 0, 'val')
+
+
 def test_the_training_split_is_read_as_the_test_split():
     """bench scripts' --split train: the test split reads the training recordings; the
     config given is left as it was."""
