@@ -37,6 +37,9 @@ if [ "$stage" = all ] || [ "$stage" = same ]; then
         bench/configs/echo_best_v2_no_mirror.yaml bench/configs/echo_best_v2_{wide,ema}.yaml \
         bench/configs/unet_v2_mirror.yaml bench/configs/echo_best_v2_gcc.yaml \
         configs/train_base_residual_v2.yaml configs/train_binaural_attention_v2.yaml
+    # The U-Net beside EchoDelayNet with weight averaging, in the same rooms.
+    report=same_two_stream benchmark same-rooms same-rooms configs/train_unet_batvision_v2.yaml \
+        configs/echo_best_v2.yaml bench/configs/echo_best_v2_two_stream_ema.yaml
 fi
 if [ "$stage" = all ] || [ "$stage" = held ]; then
     # The models above in new rooms, and what was tried to generalise: width, dropout,
@@ -72,6 +75,10 @@ if [ "$stage" = all ] || [ "$stage" = held10 ]; then
     seeds=10 report=benchmark_10_seeds_two_stream benchmark held-out-rooms held-out-rooms \
         configs/train_unet_batvision_v2.yaml configs/echo_best_v2.yaml \
         bench/configs/echo_best_v2_two_stream{,_ema}.yaml
+    # ... the latter with 20 seeds (0-9 are the runs above), in
+    # benchmark_20_seeds_two_stream.md.
+    seeds=20 report=benchmark_20_seeds_two_stream benchmark held-out-rooms held-out-rooms \
+        configs/train_unet_batvision_v2.yaml bench/configs/echo_best_v2_two_stream_ema.yaml
     # The blend weight of echo_best_v2_two_stream_ema picked on validation (of 0-0.5), then
     # scored once on test with the pick.
     $PY bench/pick_on_validation.py --runs "$out/held-out-rooms/runs" \
