@@ -14,11 +14,10 @@ split plays no part in the choice.
 """
 import argparse
 
-from packnet_sfm.datasets.builder import EVAL_SPLITS, build_dataset, build_loader
 from packnet_sfm.models import load_trained_model
 from packnet_sfm.trainers.distributed import SingleProcess
 from packnet_sfm.trainers.evaluation import (
-    evaluate,
+    evaluate_split,
     evaluation_protocols,
     read_per_sample,
     results_paths,
@@ -40,11 +39,8 @@ def scored_rmse(checkpoint, split, overrides):
     """{image: RMSE} of a checkpoint on a split (official protocol), with its config's
     `overrides` (KEY VALUE list)."""
     cfg = load_config(checkpoint, overrides)
-    key, world = EVAL_SPLITS[split], SingleProcess()
-    loader = build_loader(cfg, key, build_dataset(cfg, key), world)
-    results = evaluate(load_trained_model(cfg, checkpoint), loader, world, 'cpu',
-                       evaluation_protocols(cfg, [PROTOCOL]), desc=f'{split} {overrides}',
-                       test_time_mirror=cfg.evaluation.test_time_mirror)
+    results = evaluate_split(cfg, load_trained_model(cfg, checkpoint), split, SingleProcess(),
+                             'cpu', evaluation_protocols(cfg, [PROTOCOL]))
     return per_image_rmse(results[PROTOCOL][1])
 
 

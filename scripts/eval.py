@@ -17,10 +17,10 @@ from pathlib import Path
 
 import torch
 
-from packnet_sfm.datasets.builder import EVAL_SPLITS, build_dataset, build_loader
+from packnet_sfm.datasets.builder import EVAL_SPLITS
 from packnet_sfm.models import load_trained_model
 from packnet_sfm.trainers.distributed import setup_distributed
-from packnet_sfm.trainers.evaluation import evaluate, evaluation_protocols, results_paths
+from packnet_sfm.trainers.evaluation import evaluate_split, evaluation_protocols, results_paths
 from packnet_sfm.trainers.trainer import autocast_settings, select_device
 from packnet_sfm.utils.cli import run_cli
 from packnet_sfm.utils.config import load_config, split_overrides
@@ -52,12 +52,8 @@ def main():
     model = load_trained_model(cfg, args.checkpoint, device)
     protocols = evaluation_protocols(cfg, args.protocol)
     for split in args.split or ['test']:
-        key = EVAL_SPLITS[split]
-        loader = build_loader(cfg, key, build_dataset(cfg, key), world)
-        results = evaluate(model, loader, world, device, protocols, desc=f'eval {split}',
-                           autocast=autocast_settings(cfg.arch.amp, device)[0],
-                           channels_last=cfg.arch.channels_last,
-                           test_time_mirror=cfg.evaluation.test_time_mirror)
+        results = evaluate_split(cfg, model, split, world, device, protocols,
+                                 autocast_settings(cfg.arch.amp, device)[0])
         if world.is_main:
             write_results(Path(args.checkpoint), split, results, cfg, args.tag, args.opts)
 

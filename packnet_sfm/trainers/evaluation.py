@@ -101,6 +101,19 @@ def evaluate(model, loader, world, device, protocols, on_first_batch=None, desc=
     return results
 
 
+def evaluate_split(cfg, model, split, world, device, protocols, autocast=nullcontext):
+    """`evaluate` of a trained model on a split (an EVAL_SPLITS name) with the config's data
+    and evaluation settings (channels-last order, test-time mirror): what scripts/eval.py and
+    the bench scripts score."""
+    from packnet_sfm.datasets.builder import EVAL_SPLITS, build_dataset, build_loader
+
+    key = EVAL_SPLITS[split]
+    loader = build_loader(cfg, key, build_dataset(cfg, key), world)
+    return evaluate(model, loader, world, device, protocols, desc=f'eval {split}',
+                    autocast=autocast, channels_last=cfg.arch.channels_last,
+                    test_time_mirror=cfg.evaluation.test_time_mirror)
+
+
 def training_split_as_test(cfg):
     """A copy of `cfg` whose test split reads the training recordings (the same datasets,
     paths and splits), without the training's augmentation."""
