@@ -2,7 +2,9 @@
 same overrides and seeds; test and validation scored under the official BatVision protocol
 and the published 0.5 m one; a table of the mean and standard deviation over seeds, a paired
 per-image comparison of each model with the first (bootstrap 95% interval over images and
-seeds), and the constant and per-pixel-mean predictors as floors.
+seeds), and the constant and per-pixel-mean predictors as floors. A run no better than the
+constant predictor on validation is named as untrained, and each split's paired comparison is
+given again without the seeds of such runs.
 
     python scripts/benchmark_echo.py --configs A.yaml B.yaml ... [--seeds 3] [--first-seed 0]
         (--data DIR | --generate ROOMS SAMPLES SEED [--split same-rooms|held-out-rooms])
@@ -27,7 +29,7 @@ import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -54,6 +56,7 @@ from packnet_sfm.trainers.evaluation import (  # noqa: E402
 from packnet_sfm.trainers.run import run_name  # noqa: E402
 from packnet_sfm.utils.benchmark import (  # noqa: E402
     FloorPredictor,
+    PairedDifference,
     depth_floors,
     machine_description,
     mean_std,
@@ -365,11 +368,33 @@ class Entry:
     epoch_seconds: tuple
     metrics: dict       # {split: {protocol: {metric: (mean, std)}}}
     per_image: dict     # {split: {protocol: [{image: rmse} per seed]}}
+    seeds: tuple = ()   # the arch.seed of each per-image dict; () for a floor
+    untrained: dict = field(default_factory=dict)  # {seed: validation RMSE}, see below
+
+    def per_seed(self, split, protocol, left_out=()):
+        """The {image: rmse} dicts of the seeds not in `left_out` (a floor's one dict stands
+        for every seed)."""
+        runs = self.per_image[split][protocol]
+        if self.kind == 'floor':
+            return runs
+        return [run for seed, run in zip(self.seeds, runs) if seed not in left_out]
 
 
-def model_entry(label, results, parameters):
+def untrained_runs(results, constant_rmse):
+    """{seed: validation RMSE} of the runs whose last validation RMSE (official protocol) is
+    not below the constant predictor's: a run no better than answering the mean depth
+    everywhere has not learnt (a ReLU head dead from the first step, a diverged last epoch).
+    Judged on validation only, so that test decides nothing."""
+    rmse = {r.run.seed: r.metrics['val'][PROTOCOLS[0]]['rmse'] for r in results}
+    return {seed: value for seed, value in rmse.items() if not value < constant_rmse}
+
+
+def model_entry(label, results, parameters, constant_rmse):
+    """A config's row; `constant_rmse`: the constant predictor's validation RMSE, which a
+    run must beat to count as trained."""
     return Entry(
         name=label, kind='model', runs=len(results), parameters=parameters,
+        seeds=tuple(r.run.seed for r in results), untrained=untrained_runs(results, constant_rmse),
         seconds=mean_std([r.seconds for r in results]),
         epoch_seconds=mean_std([r.seconds / r.epochs_timed if r.epochs_timed else math.nan
                                 for r in results]),
@@ -391,21 +416,32 @@ def floor_entry(name, scored):
                    for split in EVAL_SPLITS})
 
 
-def comparisons(entries):
-    """{(split, protocol, name): PairedDifference} of every entry but the first vs the first."""
-    reference = entries[0]
-    return {(split, p, e.name): paired_difference(reference.per_image[split][p],
-                                                  e.per_image[split][p])
-            for split in EVAL_SPLITS for p in PROTOCOLS for e in entries[1:]}
+def comparisons(entries, leave_out_untrained=False):
+    """{(split, protocol, name): PairedDifference} of every entry but the first vs the first;
+    with `leave_out_untrained`, each over the seeds in which neither of the two runs is
+    untrained (NaN when no seed is left)."""
+    reference, paired = entries[0], {}
+    for e in entries[1:]:
+        left_out = {*reference.untrained, *e.untrained} if leave_out_untrained else set()
+        for split in EVAL_SPLITS:
+            for p in PROTOCOLS:
+                ours, theirs = (x.per_seed(split, p, left_out) for x in (reference, e))
+                paired[(split, p, e.name)] = (paired_difference(ours, theirs) if ours and theirs
+                                              else PairedDifference.undefined())
+    return paired
 
 
-def csv_rows(entries, paired):
-    """Header and one row per (split, entry), full precision."""
+def csv_rows(entries, paired, paired_trained):
+    """Header and one row per (split, entry), full precision; `paired_trained`: the
+    comparisons without the untrained runs' seeds."""
     header = ['split', 'model', 'kind', 'runs', 'parameters', 'train_seconds_mean',
               'train_seconds_std', 'epoch_seconds_mean', 'epoch_seconds_std']
     header += [f'{p}_{m}_{s}' for p in PROTOCOLS for m in METRICS for s in ('mean', 'std')]
     header += [f'{p}_rmse_diff_{s}' for p in PROTOCOLS
                for s in ('mean', 'low', 'high', 'relative', 'verdict', 'images')]
+    header += ['untrained_seeds'] + [f'{p}_rmse_diff_trained_{s}' for p in PROTOCOLS
+                                     for s in ('mean', 'low', 'high', 'relative', 'verdict',
+                                               'seeds')]
     rows = []
     for split in EVAL_SPLITS:
         for entry in entries:
@@ -415,6 +451,11 @@ def csv_rows(entries, paired):
             for p in PROTOCOLS:
                 d = paired.get((split, p, entry.name))
                 row += ([d.mean, d.low, d.high, d.relative, d.verdict, d.images] if d
+                        else [''] * 6)
+            row.append(' '.join(map(str, entry.untrained)))
+            for p in PROTOCOLS:
+                d = paired_trained.get((split, p, entry.name))
+                row += ([d.mean, d.low, d.high, d.relative, d.verdict, d.seeds] if d
                         else [''] * 6)
             rows.append(row)
     return header, rows
@@ -444,10 +485,12 @@ def metrics_table(entries, split):
     return lines
 
 
-def paired_table(entries, paired, split):
+def paired_table(entries, paired, split, caption=None):
     reference = entries[0].name
-    lines = [f'Per-image RMSE minus {reference}\'s, paired by image and seed: mean (m), '
-             f'bootstrap 95% interval over images and seeds, relative to {reference}:', '',
+    caption = caption or (f'Per-image RMSE minus {reference}\'s, paired by image and seed: '
+                          f'mean (m), bootstrap 95% interval over images and seeds, relative '
+                          f'to {reference}:')
+    lines = [caption, '',
              '| model | ' + ' | '.join(f'{PROTOCOL_LABELS[p]}: mean [95% interval] | relative '
                                        f'| verdict' for p in PROTOCOLS) + ' | images x seeds |',
              '|---|' + '---|---|---|' * len(PROTOCOLS) + '---|']
@@ -483,18 +526,38 @@ def location_table(entries, split):
     return lines
 
 
-def markdown_report(entries, paired, settings):
+def markdown_report(entries, paired, paired_trained, settings):
+    """The report; the paired tables without the untrained runs' seeds only when some run
+    is untrained."""
     lines = ['# Echo benchmark', '', *settings, '']
     for split in EVAL_SPLITS:
         images = paired[(split, PROTOCOLS[0], entries[-1].name)].images
         lines += [f'## {split} split ({images} images)', '', *metrics_table(entries, split), '',
-                  *paired_table(entries, paired, split), '', *location_table(entries, split),
-                  '']
+                  *paired_table(entries, paired, split), '']
+        if any(e.untrained for e in entries):
+            lines += [*paired_table(entries, paired_trained, split, WITHOUT_UNTRAINED), '']
+        lines += [*location_table(entries, split), '']
     lines += ['Mean ± sample standard deviation (n - 1) over seeds of the last checkpoint; '
               'official: gt > 0 (the BatVision code); 0.5 m: 0.5 m <= gt <= 30 m (the '
               'published V2 tables). Training time is wall time (start-up and validation '
               'included) with the jobs running side by side: compare the ratios.']
     return '\n'.join(lines) + '\n'
+
+
+WITHOUT_UNTRAINED = ('The same without the untrained runs: each comparison leaves out the seeds '
+                     'in which either model\'s run is untrained:')
+
+
+def untrained_line(entries, constant_rmse):
+    """A Markdown line naming the untrained runs (`untrained_runs`), or saying there are none."""
+    named = [f'{e.name} seed {seed} ({rmse:.3f} m)'
+             for e in entries for seed, rmse in e.untrained.items()]
+    threshold = (f'the constant predictor on validation ({constant_rmse:.3f} m, official '
+                 f'protocol)')
+    if not named:
+        return f'Every run is better than {threshold}.'
+    return (f'Untrained runs, no better than {threshold}: {"; ".join(named)}. Every '
+            f'figure counts them; a second paired table per split leaves out their seeds.')
 
 
 def settings_lines(args, data, runs, jobs, threads):
@@ -582,19 +645,22 @@ def main(argv=None):
     for result in results:
         by_config.setdefault(result.run.label, []).append(result)
     floors = score_floors(runs[0].cfg)
-    entries = [model_entry(label, group, depth_net_parameters(group[0].run.cfg))
+    constant_rmse = floors['val']['constant'][PROTOCOLS[0]][0]['rmse']
+    entries = [model_entry(label, group, depth_net_parameters(group[0].run.cfg), constant_rmse)
                for label, group in by_config.items()]
     entries += [floor_entry(name, {split: floors[split][name] for split in EVAL_SPLITS})
                 for name in floors['test']]
     paired = comparisons(entries)
-    settings = [*settings_lines(args, data, runs, jobs, threads), '', machines_line(results)]
-    report = markdown_report(entries, paired, settings)
+    paired_trained = comparisons(entries, leave_out_untrained=True)
+    settings = [*settings_lines(args, data, runs, jobs, threads), '', machines_line(results),
+                '', untrained_line(entries, constant_rmse)]
+    report = markdown_report(entries, paired, paired_trained, settings)
     markdown, table, plot = (args.out / f'{args.report}{suffix}'
                              for suffix in ('.md', '.csv', '_val_rmse.png'))
     markdown.write_text(report)
     with open(table, 'w', newline='') as file:
         writer = csv.writer(file)
-        header, rows = csv_rows(entries, paired)
+        header, rows = csv_rows(entries, paired, paired_trained)
         writer.writerow(header)
         writer.writerows(rows)
     plot_validation(by_config, floor_lines(floors['val'], runs), plot)

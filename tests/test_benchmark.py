@@ -133,7 +133,8 @@ def test_report_rows_of_a_fabricated_run_table():
             result('unet', 1, 2.0, {'x': 2.0, 'y': 4.0}, 12.0)]
     echo = [result('echo', 0, 4.0, {'x': 1.0, 'y': 5.0}, 30.0),
             result('echo', 1, 6.0, {'x': 4.0, 'y': 8.0}, 34.0)]
-    entries = [benchmark.model_entry('unet', unet, 1000), benchmark.model_entry('echo', echo, 50)]
+    entries = [benchmark.model_entry('unet', unet, 1000, constant_rmse=9.0),
+               benchmark.model_entry('echo', echo, 50, constant_rmse=9.0)]
     paired = benchmark.comparisons(entries)
     lines = benchmark.metrics_table(entries, 'test')
     # echo: RMSE mean 5, std sqrt(2); 16 s/epoch = 2.91 x unet's 5.5 s
@@ -146,10 +147,66 @@ def test_report_rows_of_a_fabricated_run_table():
     # x: 2.5 against 1.5 over both seeds, y: 6.5 against 3.5
     assert benchmark.location_table(entries, 'test')[-2:] == [
         '|---|---|---|---|', '| echo | +66.7% | +85.7% | 0 of 2 |']
-    header, csv_rows = benchmark.csv_rows(entries, paired)
+    header, csv_rows = benchmark.csv_rows(entries, paired, paired)
     echo_test = dict(zip(header, csv_rows[1]))
     assert echo_test['split'] == 'test' and echo_test['batvision_rmse_std'] == math.sqrt(2)
     assert echo_test['batvision_published_rmse_diff_high'] == 4.0
+
+
+def floor(name, per_image, rmse):
+    rows = [{'filename': image, 'idx': i, 'rmse': value, 'valid': True}
+            for i, (image, value) in enumerate(per_image.items())]
+    metrics = {'rmse': rmse, 'abs_rel': 0.5, 'a1': 0.25}
+    return benchmark.floor_entry(name, {split: {p: (metrics, rows) for p in benchmark.PROTOCOLS}
+                                        for split in benchmark.EVAL_SPLITS})
+
+
+def test_untrained_runs_are_named_and_left_out_of_a_second_comparison():
+    """A run is untrained when its validation RMSE is not below the constant predictor's
+    (2.5 m here): the U-Net's seed 1 (3 m) and echo's seed 2 (exactly 2.5 m)."""
+    unet = [result('unet', 0, 1.0, {'x': 1.0, 'y': 3.0}),
+            result('unet', 1, 3.0, {'x': 3.0, 'y': 3.0}),
+            result('unet', 2, 2.0, {'x': 2.0, 'y': 2.0})]
+    echo = [result('echo', 0, 1.0, {'x': 1.0, 'y': 2.0}),
+            result('echo', 1, 1.5, {'x': 1.0, 'y': 2.0}),
+            result('echo', 2, 2.5, {'x': 2.0, 'y': 3.0})]
+    entries = [benchmark.model_entry('unet', unet, 1000, constant_rmse=2.5),
+               benchmark.model_entry('echo', echo, 50, constant_rmse=2.5),
+               floor('constant', {'x': 2.5, 'y': 2.5}, 2.5)]
+    assert [e.untrained for e in entries] == [{1: 3.0}, {2: 2.5}, {}]
+    every_run = benchmark.comparisons(entries)
+    trained = benchmark.comparisons(entries, leave_out_untrained=True)
+    # every seed: (0 - 1 - 2 - 1 + 0 + 1) / 6; without seeds 1 and 2: (0 - 1) / 2, against
+    # the U-Net's 2.0 m in seed 0
+    assert every_run[('test', 'batvision', 'echo')].mean == -0.5
+    echo_trained = trained[('test', 'batvision', 'echo')]
+    assert (echo_trained.mean, echo_trained.relative, echo_trained.seeds) == (-0.5, -0.25, 1)
+    # the floor against the U-Net's seeds 0 and 2 (mean 2.0 m)
+    floor_trained = trained[('test', 'batvision', 'floor: constant')]
+    assert (floor_trained.mean, floor_trained.relative, floor_trained.seeds) == (0.5, 0.25, 2)
+    line = benchmark.untrained_line(entries, 2.5)
+    assert line.startswith('Untrained runs, no better than the constant predictor on validation '
+                           '(2.500 m, official protocol): unet seed 1 (3.000 m); echo seed 2 '
+                           '(2.500 m).')
+    report = benchmark.markdown_report(entries, every_run, trained, [line])
+    assert report.count(benchmark.WITHOUT_UNTRAINED) == 2            # one per split
+    assert '| echo | -0.500 [-1.000, +0.000] | -25.0% | no clear difference |' in report
+    header, rows = benchmark.csv_rows(entries, every_run, trained)
+    echo_test = dict(zip(header, rows[1]))
+    assert echo_test['untrained_seeds'] == '2'
+    assert (echo_test['batvision_rmse_diff_trained_mean'],
+            echo_test['batvision_rmse_diff_trained_seeds']) == (-0.5, 1)
+
+
+def test_a_report_without_untrained_runs_has_one_comparison_per_split():
+    entries = [benchmark.model_entry('unet', [result('unet', 0, 1.0, {'x': 1.0})], 1000, 2.5),
+               benchmark.model_entry('echo', [result('echo', 0, 2.0, {'x': 2.0})], 50, 2.5)]
+    line = benchmark.untrained_line(entries, 2.5)
+    assert line == ('Every run is better than the constant predictor on validation (2.500 m, '
+                    'official protocol).')
+    paired = benchmark.comparisons(entries)
+    report = benchmark.markdown_report(entries, paired, paired, [line])
+    assert benchmark.WITHOUT_UNTRAINED not in report
 
 
 def test_the_report_names_the_machines_and_warns_when_runs_mix_them():
@@ -322,18 +379,20 @@ def test_benchmark_writes_table_csv_and_plot(finished):
     report = (finished / 'benchmark.md').read_text()
     names = ['train_unet_batvision_v2', 'train_base_residual_v2', 'floor: constant',
              'floor: per-pixel mean']
+    with open(finished / 'benchmark.csv', newline='') as file:
+        table = list(csv.DictReader(file))
+    untrained = any(row['untrained_seeds'] for row in table)
+    assert ('Untrained runs, no better than' in report) == untrained
     for split in ('test', 'val'):
         section = report.split(f'## {split} split')[1].split('## ')[0]
         rows = [line.split(' | ')[0].strip('| ') for line in section.splitlines()
                 if line.startswith('| ') and not line.startswith('| model')]
-        # metrics table: both models and both floors; paired and location tables: all but
-        # the reference
-        assert rows == names + names[1:] + names[1:]
+        # metrics table: both models and both floors; paired (again without untrained runs,
+        # if any) and location tables: all but the reference
+        assert rows == names + names[1:] * (3 if untrained else 2)
         assert '| model | Room001 | lower in |' in section     # the one held-out room
     assert 'held-out-rooms' in report and '2 seed(s)' in report
     assert f'Trained on: {machine_description()}.' in report
-    with open(finished / 'benchmark.csv', newline='') as file:
-        table = list(csv.DictReader(file))
     assert [(row['split'], row['model']) for row in table] == [
         (split, name) for split in ('test', 'val') for name in names]
     unet, base_residual, constant = table[0], table[1], table[2]

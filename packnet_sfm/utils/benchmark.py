@@ -136,6 +136,11 @@ class PairedDifference:
     seeds: int
     images: int
 
+    @classmethod
+    def undefined(cls, seeds=0):
+        """The difference of two models that share no image or no seed."""
+        return cls(math.nan, math.nan, math.nan, math.nan, seeds, 0)
+
     @property
     def verdict(self):
         """'lower' or 'higher' when the interval excludes 0, else 'no clear difference'."""
@@ -152,7 +157,7 @@ def paired_difference(reference, other, resamples=10000, confidence=0.95, seed=0
     _, ref, oth = paired_matrices(reference, other)
     seeds, images = ref.shape
     if images == 0:
-        return PairedDifference(math.nan, math.nan, math.nan, math.nan, seeds, 0)
+        return PairedDifference.undefined(seeds)
     differences = oth - ref
     low, high = paired_bootstrap(differences, resamples, confidence, seed)
     mean = float(differences.mean())
