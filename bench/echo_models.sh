@@ -79,7 +79,8 @@ if [ "$stage" = all ] || [ "$stage" = held10 ]; then
     # benchmark_20_seeds_two_stream.md.
     seeds=20 report=benchmark_20_seeds_two_stream benchmark held-out-rooms held-out-rooms \
         configs/train_unet_batvision_v2.yaml bench/configs/echo_best_v2_two_stream_ema.yaml
-    # ... and echo_best_v2 with the same 20 seeds, in benchmark_20_seeds.md.
+    # ... and echo_best_v2 with the same 20 seeds, in benchmark_20_seeds.md. (Both reports name
+    # the U-Net's seeds 17 and 18 as untrained and compare again without their seeds.)
     seeds=20 report=benchmark_20_seeds benchmark held-out-rooms held-out-rooms \
         configs/train_unet_batvision_v2.yaml configs/echo_best_v2.yaml
     # The blend weight of echo_best_v2_two_stream_ema picked on validation (of 0-0.5), then
