@@ -56,7 +56,6 @@ from packnet_sfm.trainers.evaluation import (  # noqa: E402
 from packnet_sfm.trainers.run import run_name  # noqa: E402
 from packnet_sfm.utils.benchmark import (  # noqa: E402
     FloorPredictor,
-    PairedDifference,
     depth_floors,
     machine_description,
     mean_std,
@@ -385,8 +384,8 @@ def untrained_runs(results, constant_rmse):
     not below the constant predictor's: a run no better than answering the mean depth
     everywhere has not learnt (a ReLU head dead from the first step, a diverged last epoch).
     Judged on validation only, so that test decides nothing."""
-    rmse = {r.run.seed: r.metrics['val'][PROTOCOLS[0]]['rmse'] for r in results}
-    return {seed: value for seed, value in rmse.items() if not value < constant_rmse}
+    return {r.run.seed: rmse for r in results
+            if not (rmse := r.metrics['val'][PROTOCOLS[0]]['rmse']) < constant_rmse}
 
 
 def model_entry(label, results, parameters, constant_rmse):
@@ -425,9 +424,8 @@ def comparisons(entries, leave_out_untrained=False):
         left_out = {*reference.untrained, *e.untrained} if leave_out_untrained else set()
         for split in EVAL_SPLITS:
             for p in PROTOCOLS:
-                ours, theirs = (x.per_seed(split, p, left_out) for x in (reference, e))
-                paired[(split, p, e.name)] = (paired_difference(ours, theirs) if ours and theirs
-                                              else PairedDifference.undefined())
+                paired[(split, p, e.name)] = paired_difference(
+                    reference.per_seed(split, p, left_out), e.per_seed(split, p, left_out))
     return paired
 
 
@@ -437,28 +435,37 @@ def csv_rows(entries, paired, paired_trained):
     header = ['split', 'model', 'kind', 'runs', 'parameters', 'train_seconds_mean',
               'train_seconds_std', 'epoch_seconds_mean', 'epoch_seconds_std']
     header += [f'{p}_{m}_{s}' for p in PROTOCOLS for m in METRICS for s in ('mean', 'std')]
-    header += [f'{p}_rmse_diff_{s}' for p in PROTOCOLS
-               for s in ('mean', 'low', 'high', 'relative', 'verdict', 'images')]
-    header += ['untrained_seeds'] + [f'{p}_rmse_diff_trained_{s}' for p in PROTOCOLS
-                                     for s in ('mean', 'low', 'high', 'relative', 'verdict',
-                                               'seeds')]
+    header += difference_header('rmse_diff', 'images')
+    header += ['untrained_seeds', *difference_header('rmse_diff_trained', 'seeds')]
     rows = []
     for split in EVAL_SPLITS:
         for entry in entries:
             row = [split, entry.name, entry.kind, entry.runs, entry.parameters,
                    *entry.seconds, *entry.epoch_seconds]
             row += [v for p in PROTOCOLS for m in METRICS for v in entry.metrics[split][p][m]]
-            for p in PROTOCOLS:
-                d = paired.get((split, p, entry.name))
-                row += ([d.mean, d.low, d.high, d.relative, d.verdict, d.images] if d
-                        else [''] * 6)
+            row += difference_cells(paired, split, entry.name, 'images')
             row.append(' '.join(map(str, entry.untrained)))
-            for p in PROTOCOLS:
-                d = paired_trained.get((split, p, entry.name))
-                row += ([d.mean, d.low, d.high, d.relative, d.verdict, d.seeds] if d
-                        else [''] * 6)
+            row += difference_cells(paired_trained, split, entry.name, 'seeds')
             rows.append(row)
     return header, rows
+
+
+DIFFERENCE_FIELDS = ('mean', 'low', 'high', 'relative', 'verdict')
+
+
+def difference_header(prefix, count):
+    """CSV columns of one comparison per protocol, ending with its `count` (images or seeds)."""
+    return [f'{p}_{prefix}_{column}' for p in PROTOCOLS for column in (*DIFFERENCE_FIELDS, count)]
+
+
+def difference_cells(paired, split, name, count):
+    """The `difference_header` cells of entry `name` (blank for the reference)."""
+    cells = []
+    for p in PROTOCOLS:
+        d = paired.get((split, p, name))
+        cells += ([getattr(d, column) for column in (*DIFFERENCE_FIELDS, count)] if d
+                  else [''] * (len(DIFFERENCE_FIELDS) + 1))
+    return cells
 
 
 def plus_minus(value, decimals=3):

@@ -153,7 +153,9 @@ class PairedDifference:
 
 def paired_difference(reference, other, resamples=10000, confidence=0.95, seed=0):
     """The PairedDifference of `other` vs `reference` (per-seed {image: value} lists, see
-    `paired_matrices`); NaN everywhere when they share no image."""
+    `paired_matrices`); NaN everywhere when they share no seed or no image."""
+    if not reference or not other:
+        return PairedDifference.undefined()
     _, ref, oth = paired_matrices(reference, other)
     seeds, images = ref.shape
     if images == 0:
