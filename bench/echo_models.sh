@@ -2,7 +2,7 @@
 # The figures of the README's "Echo models, measured" and of bench/echo_models.md: every seed
 # claim, the best echo model and its variants on simulated V2 (12 rooms x 70 recordings, data
 # seed 0), 3 seeds each, 20 epochs, 128x128.
-#   bash bench/echo_models.sh [same|held|held10|held_log|held24|distill|tune|all] [OUT]
+#   bash bench/echo_models.sh [same|held|held10|held_log|held24|distill|tune|speed|all] [OUT]
 #   (all: about ten hours on 2 cores)
 # JOBS runs at once (default 2, one per core here; on a GPU machine, what the GPU holds),
 # EPOCHS (default 20; fewer for a quick check of the script) and
@@ -125,4 +125,11 @@ if [ "$stage" = all ] || [ "$stage" = tune ]; then
     # Base+Residual, what the seeds left open, one change at a time; seed 0, read on validation.
     seeds=1 benchmark same-rooms base-residual-tuning configs/train_base_residual_v2.yaml \
         bench/configs/base_residual_v2_{lowpass8,lowpass32,no_curriculum}.yaml
+fi
+if [ "$stage" = all ] || [ "$stage" = speed ]; then
+    # Time per training step against the U-Net, the configs in turn in one process (one thread,
+    # as each job above), so the ratio does not depend on what runs beside.
+    $PY bench/step_time.py --configs configs/train_unet_batvision_v2.yaml \
+        configs/echo_best_v2.yaml bench/configs/echo_best_v2_ema.yaml \
+        bench/configs/echo_best_v2_two_stream{,_ema}.yaml "${COMMON[@]}" datasets.cache_dir ''
 fi

@@ -9,9 +9,7 @@ channels_last (+ compile).
 """
 import argparse
 import os
-import statistics
 import tempfile
-import time
 
 import torch
 from torch import nn
@@ -19,7 +17,7 @@ from torch import nn
 from packnet_sfm.datasets.synthetic import generate_batvision
 from packnet_sfm.trainers.distributed import SingleProcess
 from packnet_sfm.trainers.trainer import Trainer
-from packnet_sfm.utils.benchmark import machine_description
+from packnet_sfm.utils.benchmark import interleaved_seconds, machine_description
 from packnet_sfm.utils.cli import positive_int
 from packnet_sfm.utils.config import load_config
 
@@ -93,23 +91,6 @@ def batches(batch_size, size, count, device):
              'depth': torch.rand(batch_size, 1, size, size, generator=generator).to(device),
              'valid': torch.ones(batch_size, 1, size, size, dtype=torch.bool, device=device)}
             for _ in range(count)]
-
-
-def interleaved_seconds(steps, data, device):
-    """Median seconds per step of each of `steps` {label: step}, run in turn on the same
-    batches (A B C A B C ...) so that a drift of the machine's speed hits all alike."""
-    times = {label: [] for label in steps}
-    for index, batch in enumerate(data):
-        for label, step in steps.items():
-            if device.type == 'cuda':
-                torch.cuda.synchronize()
-            started = time.perf_counter()
-            step(batch)
-            if device.type == 'cuda':
-                torch.cuda.synchronize()
-            if index:                   # the first round warms up (and compiles)
-                times[label].append(time.perf_counter() - started)
-    return {label: statistics.median(values) for label, values in times.items()}
 
 
 def main():

@@ -5,6 +5,7 @@ import importlib.util
 import math
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +16,7 @@ from packnet_sfm.trainers.evaluation import read_results
 from packnet_sfm.utils.benchmark import (
     FloorPredictor,
     depth_floors,
+    interleaved_seconds,
     machine_description,
     mean_std,
     paired_bootstrap,
@@ -472,3 +474,35 @@ def test_pick_on_validation_scores_the_benchmark_runs_as_their_evaluation_did(fi
     picked = next(row for row in rows if row[1].endswith('(picked)'))[1].split()[0]
     assert rows[2][:2] == ['| test', picked]
     assert rows[3][1] == '(train_unet_batvision_v2)'
+
+
+def test_interleaved_timing_takes_turns_and_leaves_out_the_warm_up_round():
+    calls = []
+
+    def step(label, first, later):
+        def run(index):
+            calls.append((label, index))
+            time.sleep(first if index == 0 else later)
+        return run
+
+    seconds = interleaved_seconds({'a': step('a', 0.3, 0.01), 'b': step('b', 0.03, 0.03)},
+                                  range(3), torch.device('cpu'))
+    assert calls == [('a', 0), ('b', 0), ('a', 1), ('b', 1), ('a', 2), ('b', 2)]
+    assert 0.01 <= seconds['a'] < 0.1 <= 0.3       # the slow first round is not counted
+    assert 0.03 <= seconds['b'] < 0.1
+
+
+@pytest.mark.slow
+def test_step_time_prints_each_config_against_the_first():
+    result = subprocess.run(
+        [sys.executable, 'bench/step_time.py', '--configs', 'configs/train_unet_batvision_v2.yaml',
+         'configs/echo_best_v2.yaml', '--steps', '2', 'datasets.batvision.image_size', '128',
+         'model.depth_net.UNetSoundOnly.generator', 'unet_128', 'datasets.train.batch_size', '4'],
+        cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    rows = [line.split() for line in result.stdout.splitlines() if 's/step' in line]
+    assert [row[0] for row in rows] == ['configs/train_unet_batvision_v2.yaml',
+                                        'configs/echo_best_v2.yaml']
+    (_, unet, _, unet_ratio), (_, echo, _, echo_ratio) = rows
+    assert unet_ratio == '1.00x'
+    assert float(echo_ratio[:-1]) == pytest.approx(float(echo) / float(unet), abs=0.01)

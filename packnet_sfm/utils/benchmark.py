@@ -1,10 +1,13 @@
 """Statistics of a benchmark of depth models trained with several seeds (scripts/benchmark_echo.py):
 mean and standard deviation over seeds, the paired per-image bootstrap of a difference, the
 difference location by location, and the floors a model must beat (the constant and the
-per-pixel-mean predictors); and the machine the runs were trained on."""
+per-pixel-mean predictors); the machine the runs were trained on, and the time per step of
+several steps taking turns."""
 import math
 import os
 import platform
+import statistics
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,6 +40,23 @@ def machine_description():
     machine, not across machines (other kernels round differently)."""
     device = torch.cuda.get_device_name() if torch.cuda.is_available() else cpu_model()
     return f'{device}, {usable_cores()} cores, torch {torch.__version__}'
+
+
+def interleaved_seconds(steps, data, device):
+    """Median seconds per step of each of `steps` {label: step}, run in turn on the same
+    batches (A B C A B C ...) so that a drift of the machine's speed hits all alike."""
+    times = {label: [] for label in steps}
+    for index, batch in enumerate(data):
+        for label, step in steps.items():
+            if device.type == 'cuda':
+                torch.cuda.synchronize()
+            started = time.perf_counter()
+            step(batch)
+            if device.type == 'cuda':
+                torch.cuda.synchronize()
+            if index:                   # the first round warms up (and compiles)
+                times[label].append(time.perf_counter() - started)
+    return {label: statistics.median(values) for label, values in times.items()}
 
 
 def mean_std(values):
