@@ -604,9 +604,10 @@ def machines_line(results):
             f'trained on one, in a fresh --out.')
 
 
-def plot_validation(entries_results, floors, path):
+def plot_validation(entries_results, untrained, floors, path):
     """Validation RMSE per epoch: mean over seeds and a band of one std, one line per
-    config; the floors as grey horizontal lines."""
+    config, each of its untrained runs (`untrained`: {config: {seed: ...}}) dashed in its
+    colour; the floors as grey horizontal lines. Saved to `path`; returns the Figure."""
     figure = Figure(figsize=(7, 4.5))
     axes = figure.subplots()
     for label, results in entries_results.items():
@@ -617,6 +618,11 @@ def plot_validation(entries_results, floors, path):
         line, = axes.plot(epochs, mean, marker='o', label=f'{label} ({len(results)} seeds)')
         axes.fill_between(epochs, [m - s for m, s in zip(mean, std)],
                           [m + s for m, s in zip(mean, std)], color=line.get_color(), alpha=0.2)
+        for r in results:
+            if r.run.seed in untrained.get(label, {}):
+                axes.plot(sorted(r.val_rmse), [r.val_rmse[e] for e in sorted(r.val_rmse)],
+                          linestyle='--', linewidth=1, color=line.get_color(),
+                          label=f'{label} seed {r.run.seed} (untrained)')
     for (name, value), style in zip(floors.items(), ('--', ':')):
         axes.axhline(value, linestyle=style, color='grey', linewidth=1.2,
                      label=f'{name} floor ({value:.2f} m)')
@@ -627,6 +633,7 @@ def plot_validation(entries_results, floors, path):
     axes.legend()
     figure.tight_layout()
     figure.savefig(path, dpi=120)
+    return figure
 
 
 def floor_lines(scored, runs):
@@ -670,7 +677,8 @@ def main(argv=None):
         header, rows = csv_rows(entries, paired, paired_trained)
         writer.writerow(header)
         writer.writerows(rows)
-    plot_validation(by_config, floor_lines(floors['val'], runs), plot)
+    plot_validation(by_config, {e.name: e.untrained for e in entries},
+                    floor_lines(floors['val'], runs), plot)
     print(report)
     print(f'Wrote {markdown}, {table} and {plot}')
 

@@ -211,6 +211,22 @@ def test_a_report_without_untrained_runs_has_one_comparison_per_split():
     assert benchmark.WITHOUT_UNTRAINED not in report
 
 
+def test_the_validation_plot_draws_each_untrained_run_dashed(tmp_path):
+    unet = [result('unet', 0, 1.0, {'x': 1.0}), result('unet', 1, 3.0, {'x': 3.0})]
+    unet[0].val_rmse, unet[1].val_rmse = {1: 1.5, 2: 1.0}, {1: 2.5, 2: 3.0}
+    echo = [result('echo', 0, 1.0, {'x': 1.0})]
+    figure = benchmark.plot_validation({'unet': unet, 'echo': echo}, {'unet': {1: 3.0}},
+                                       {'constant': 2.5}, tmp_path / 'val.png')
+    lines = {line.get_label(): line for line in figure.axes[0].get_lines()}
+    assert list(lines) == ['unet (2 seeds)', 'unet seed 1 (untrained)', 'echo (1 seeds)',
+                           'constant floor (2.50 m)']
+    assert list(lines['unet (2 seeds)'].get_ydata()) == [2.0, 2.0]   # the mean counts it
+    untrained = lines['unet seed 1 (untrained)']
+    assert list(untrained.get_ydata()) == [2.5, 3.0] and untrained.get_linestyle() == '--'
+    assert untrained.get_color() == lines['unet (2 seeds)'].get_color()
+    assert (tmp_path / 'val.png').read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
+
+
 def test_the_report_names_the_machines_and_warns_when_runs_mix_them():
     one = [result('unet', 0, 1.0, {'x': 1.0}), result('echo', 0, 2.0, {'x': 1.0})]
     assert benchmark.machines_line(one) == 'Trained on: cpu A.'
