@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from packnet_sfm.losses.echo_profile_loss import echo_profile, echo_profile_loss
+from packnet_sfm.networks import build_depth_net
 from packnet_sfm.networks.depth.EchoDelayNet import DelayReadout, EchoDelayNet, distance_encoding
 from packnet_sfm.networks.depth.EchoTwoStreamNet import EchoTwoStreamNet
 from packnet_sfm.networks.layers.audio_frontend import (
@@ -36,6 +37,19 @@ def test_echo_best_network_has_the_pinned_parameter_count_and_shapes():
         depths = net(torch.randn(2, 2, size, size))['depth']
         assert [tuple(d.shape) for d in depths] == [(2, 1, size, size), (2, 1, 64, 64),
                                                     (2, 1, 32, 32), (2, 1, 16, 16)]
+
+
+def test_the_query_grid_map_alone_is_a_valid_network():
+    """refinements 0 is a count that may be 0 (every other count of the network must be at
+    least 1): the map of the query grid, and its resize to the input."""
+    cfg = load_config(BEST_CONFIG, ['model.depth_net.EchoDelayNet.refinements', 0])
+    net = build_depth_net(cfg, max_depth=30.0)
+    depths = net(torch.randn(2, 2, 128, 128))['depth']
+    assert [tuple(d.shape) for d in depths] == [(2, 1, 128, 128), (2, 1, 16, 16)]
+    for key, value, minimum in (('refinements', -1, 0), ('encoder_layers', 0, 1)):
+        with pytest.raises(ConfigError, match=f'EchoDelayNet.{key} must be >= {minimum}'):
+            build_depth_net(load_config(BEST_CONFIG, [f'model.depth_net.EchoDelayNet.{key}',
+                                                      value]), max_depth=30.0)
 
 
 def changed_keys(path, base):

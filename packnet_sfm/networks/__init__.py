@@ -18,7 +18,8 @@ def build_depth_net(cfg, **context):
     cls = load_class(name, DEPTH_NETS, 'model.depth_net.name')
     params = dict(cfg.model.depth_net.get(name, {}))
     check_numbers(f'model.depth_net.{name}', params,
-                  get_cfg_defaults().model.depth_net.get(name, {}))
+                  get_cfg_defaults().model.depth_net.get(name, {}),
+                  zero_counts=getattr(cls, 'zero_counts', ()))
     return cls(**params, **accepted_kwargs(cls, context))
 
 

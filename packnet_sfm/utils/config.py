@@ -38,13 +38,14 @@ def check_interval(name, value, low, high, high_included=True, note=''):
                       f'{note}, got {value}')
 
 
-def check_numbers(key, values, defaults):
+def check_numbers(key, values, defaults, zero_counts=()):
     """A ConfigError naming `key`.NAME when a count (an integer whose default is at least 1:
     channels, heads, layers, scales) is below 1, or a number whose default is not negative (a
-    weight, a depth, a rate) is negative."""
+    weight, a depth, a rate, a count named in `zero_counts`) is negative."""
     numeric = {name: default for name, default in defaults.items()
                if name in values and type(default) in (int, float) and default >= 0}
-    check_minimums(values, {name: int(type(default) is int and default >= 1)
+    check_minimums(values, {name: int(type(default) is int and default >= 1
+                                      and name not in zero_counts)
                             for name, default in numeric.items()}, key)
 
 

@@ -127,7 +127,7 @@ class EchoDelayNet(nn.Module):
         decoder of the queries.
     dropout : dropout in the Transformer layers (attention weights and MLPs).
     refine_channels, refinements : channels and number of the refinements (each doubles the
-        map's size).
+        map's size; 0: the query grid's map alone).
     interaural : also read a third input channel, the interaural correlation
         (datasets.batvision.audio_format mel_spectrogram_gcc).
     norm : 'batch' or 'group' (GroupNorm: per-sample statistics, which do not carry the
@@ -149,6 +149,7 @@ class EchoDelayNet(nn.Module):
     """
 
     input_keys = ('audio',)
+    zero_counts = ('refinements',)     # counts that may be 0 (build_depth_net)
 
     def __init__(self, channels=32, freq_bins=8, query_grid=16, query_rows=0, encoder_layers=2,
                  decoder_layers=2, num_heads=4, dropout=0.0, refine_channels=16, refinements=2,
