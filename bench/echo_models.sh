@@ -83,6 +83,11 @@ if [ "$stage" = all ] || [ "$stage" = held10 ]; then
     # the U-Net's seeds 17 and 18 as untrained and compare again without their seeds.)
     seeds=20 report=benchmark_20_seeds benchmark held-out-rooms held-out-rooms \
         configs/train_unet_batvision_v2.yaml configs/echo_best_v2.yaml
+    # Both with 2 attention heads of 16 channels instead of 4 of 8 (faster on the CPU), in
+    # benchmark_10_seeds_heads2.md.
+    seeds=10 report=benchmark_10_seeds_heads2 benchmark held-out-rooms held-out-rooms \
+        configs/train_unet_batvision_v2.yaml bench/configs/echo_best_v2_heads2.yaml \
+        bench/configs/echo_best_v2_two_stream_ema_heads2.yaml
     # The blend weight of echo_best_v2_two_stream_ema picked on validation (of 0-0.5), then
     # scored once on test with the pick.
     $PY bench/pick_on_validation.py --runs "$out/held-out-rooms/runs" \
@@ -130,6 +135,7 @@ if [ "$stage" = all ] || [ "$stage" = speed ]; then
     # Time per training step against the U-Net, the configs in turn in one process (one thread,
     # as each job above), so the ratio does not depend on what runs beside.
     $PY bench/step_time.py --configs configs/train_unet_batvision_v2.yaml \
-        configs/echo_best_v2.yaml bench/configs/echo_best_v2_ema.yaml \
-        bench/configs/echo_best_v2_two_stream{,_ema}.yaml "${COMMON[@]}" datasets.cache_dir ''
+        configs/echo_best_v2.yaml bench/configs/echo_best_v2_{ema,heads2}.yaml \
+        bench/configs/echo_best_v2_two_stream{,_ema,_ema_heads2}.yaml "${COMMON[@]}" \
+        datasets.cache_dir ''
 fi
