@@ -43,8 +43,9 @@ def machine_description():
 
 
 def interleaved_seconds(steps, data, device):
-    """Median seconds per step of each of `steps` {label: step}, run in turn on the same
-    batches (A B C A B C ...) so that a drift of the machine's speed hits all alike."""
+    """Median seconds per call of each of `steps` {label: step}, each called with every item
+    of `data` in turn (A B C A B C ...) so that a drift of the machine's speed hits all alike;
+    the first round warms up and is not counted."""
     times = {label: [] for label in steps}
     for index, batch in enumerate(data):
         for label, step in steps.items():
@@ -54,7 +55,7 @@ def interleaved_seconds(steps, data, device):
             step(batch)
             if device.type == 'cuda':
                 torch.cuda.synchronize()
-            if index:                   # the first round warms up (and compiles)
+            if index:                   # not the warm-up round (it may compile)
                 times[label].append(time.perf_counter() - started)
     return {label: statistics.median(values) for label, values in times.items()}
 
