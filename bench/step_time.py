@@ -22,19 +22,18 @@ from packnet_sfm.datasets.synthetic import generate_batvision
 from packnet_sfm.trainers.distributed import SingleProcess
 from packnet_sfm.trainers.trainer import Trainer
 from packnet_sfm.utils.benchmark import interleaved_seconds, machine_description
-from packnet_sfm.utils.cli import positive_int
+from packnet_sfm.utils.cli import positive_int, run_cli
 from packnet_sfm.utils.config import load_config, split_overrides
 
 ROOMS, RECORDINGS = 2, 40       # enough training recordings for a few full batches
 
 
-def trainer_for(config, data, scratch, overrides):
-    """A Trainer of `config` reading the generated set, without validation or logs."""
+def timed_config(config, data, scratch, overrides):
+    """`config` with `overrides`, training on the set at `data` without validation or test."""
     paths = f"['{data}']"
-    cfg = load_config(config, [*overrides, 'datasets.train.path', paths,
-                               'datasets.validation.path', '[]', 'datasets.test.path', '[]',
-                               'datasets.train.num_workers', 0, 'checkpoint.filepath', scratch])
-    return Trainer(cfg, Path(scratch) / Path(config).stem, SingleProcess())
+    return load_config(config, [*overrides, 'datasets.train.path', paths,
+                                'datasets.validation.path', '[]', 'datasets.test.path', '[]',
+                                'datasets.train.num_workers', 0, 'checkpoint.filepath', scratch])
 
 
 def full_batches(trainer, count):
@@ -67,11 +66,12 @@ def main():
     torch.set_num_threads(args.threads)
     with tempfile.TemporaryDirectory() as scratch:
         data = Path(scratch) / 'bv2'
+        cfgs = {config: timed_config(config, data, scratch, overrides) for config in configs}
         generate_batvision('v2', data, locations=ROOMS, samples_per_location=RECORDINGS, seed=0,
                            workers=1, progress=False)
         steps = {}
-        for config in configs:
-            trainer = trainer_for(config, data, scratch, overrides)
+        for config, cfg in cfgs.items():
+            trainer = Trainer(cfg, Path(scratch) / Path(config).stem, SingleProcess())
             steps[config] = timed_step(trainer, full_batches(trainer, args.steps + 1))
             device = trainer.device
         seconds = interleaved_seconds(steps, range(args.steps + 1), device)
@@ -83,4 +83,4 @@ def main():
 
 
 if __name__ == '__main__':
-    main()
+    run_cli(main)
