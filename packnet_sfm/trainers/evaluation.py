@@ -12,6 +12,7 @@ import torch.nn.functional as F
 
 from packnet_sfm.datasets.augmentation import mirror_batch
 from packnet_sfm.datasets.bad_samples import SkipBadSamples
+from packnet_sfm.datasets.builder import EVAL_SPLITS, build_dataset, build_loader
 from packnet_sfm.utils.depth import METRIC_NAMES, compute_depth_metrics_per_image
 from packnet_sfm.utils.progress import progress
 from packnet_sfm.utils.protocols import protocol_from_config
@@ -105,8 +106,6 @@ def evaluate_split(cfg, model, split, world, device, protocols, autocast=nullcon
     """`evaluate` of a trained model on a split (an EVAL_SPLITS name) with the config's data
     and evaluation settings (channels-last order, test-time mirror): what scripts/eval.py and
     the bench scripts score."""
-    from packnet_sfm.datasets.builder import EVAL_SPLITS, build_dataset, build_loader
-
     key = EVAL_SPLITS[split]
     loader = build_loader(cfg, key, build_dataset(cfg, key), world)
     return evaluate(model, loader, world, device, protocols, desc=f'eval {split}',
