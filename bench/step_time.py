@@ -24,6 +24,7 @@ from packnet_sfm.trainers.trainer import Trainer
 from packnet_sfm.utils.benchmark import interleaved_seconds, machine_description
 from packnet_sfm.utils.cli import positive_int, run_cli
 from packnet_sfm.utils.config import load_config, split_overrides
+from packnet_sfm.utils.errors import InputError
 
 ROOMS, RECORDINGS = 2, 40       # enough training recordings for a few full batches
 
@@ -39,7 +40,10 @@ def timed_config(config, data, scratch, overrides):
 def full_batches(trainer, count):
     """`count` full training batches of the trainer's own loader (epochs repeated), on its
     device."""
-    size = trainer.cfg.datasets.train.batch_size
+    size, recordings = trainer.cfg.datasets.train.batch_size, len(trainer.train_loader.sampler)
+    if recordings < size:
+        raise InputError(f'datasets.train.batch_size {size} is more than the {recordings} '
+                         f'training recordings of the generated set; lower it')
     epochs = itertools.chain.from_iterable(itertools.repeat(trainer.train_loader))
     full = (b for b in epochs if len(b['idx']) == size)
     return [trainer.to_device(b) for b in itertools.islice(full, count)]

@@ -522,3 +522,15 @@ def test_step_time_prints_each_config_against_the_first():
     (_, unet, _, unet_ratio), (_, echo, _, echo_ratio) = rows
     assert unet_ratio == '1.00x'
     assert float(echo_ratio[:-1]) == pytest.approx(float(echo) / float(unet), abs=0.01)
+
+
+@pytest.mark.slow
+def test_step_time_names_a_batch_larger_than_its_training_set():
+    result = subprocess.run(
+        [sys.executable, 'bench/step_time.py', '--configs', 'configs/echo_best_v2.yaml',
+         'datasets.batvision.image_size', '128', 'datasets.train.batch_size', '500'],
+        cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert result.returncode != 0 and 'Traceback' not in result.stderr
+    assert result.stderr.strip().splitlines()[-1] == (
+        'error: datasets.train.batch_size 500 is more than the 56 training recordings of the '
+        'generated set; lower it')
