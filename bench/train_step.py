@@ -1,9 +1,9 @@
 """Training step of the echo U-Net against a plain reference loop written here (the official
-structure: pix2pix U-Net with in-place activations, L1 on gt != 0, AdamW, the loss read every
-step), measured in the same run on the same batches, at unet_128 ngf 32 batch 16 (128x128)
-and unet_256 ngf 64 batch 8 (256x256). Ours runs through the Trainer's own step in its
-default form (fp32, eager) and with the speed options; on CUDA also fp32 eager against bf16 +
-channels_last (+ compile).
+structure: the U-Net of bench/official_unet.py with in-place activations, L1 on gt != 0, AdamW,
+the loss read every step), measured in the same run on the same batches, at unet_128 ngf 32
+batch 16 (128x128) and unet_256 ngf 64 batch 8 (256x256). Ours runs through the Trainer's own
+step in its default form (fp32, eager) and with the speed options; on CUDA also fp32 eager
+against bf16 + channels_last (+ compile).
 
     python bench/train_step.py [--steps 6] [--sizes small large] [--compile]
 """
@@ -12,9 +12,10 @@ import os
 import tempfile
 
 import torch
-from torch import nn
+from official_unet import reference_unet
 
 from packnet_sfm.datasets.synthetic import generate_batvision
+from packnet_sfm.networks.depth.UNetSoundOnly import GENERATOR_DOWNSAMPLINGS
 from packnet_sfm.trainers.distributed import SingleProcess
 from packnet_sfm.trainers.trainer import Trainer
 from packnet_sfm.utils.benchmark import interleaved_seconds, machine_description
@@ -22,38 +23,6 @@ from packnet_sfm.utils.cli import positive_int
 from packnet_sfm.utils.config import load_config
 
 SIZES = {'small': ('unet_128', 32, 16, 128), 'large': ('unet_256', 64, 8, 256)}
-
-
-class Block(nn.Module):
-    """The official pix2pix skip block (in-place LeakyReLU / ReLU, as the official code)."""
-
-    def __init__(self, outer, inner, input_nc=None, submodule=None, outermost=False):
-        super().__init__()
-        self.outermost = outermost
-        down = nn.Conv2d(input_nc or outer, inner, 4, 2, 1, bias=False)
-        if outermost:
-            layers = [down, submodule, nn.ReLU(True), nn.ConvTranspose2d(2 * inner, outer, 4, 2, 1),
-                      nn.Sigmoid()]
-        elif submodule is None:
-            layers = [nn.LeakyReLU(0.2, True), down, nn.ReLU(True),
-                      nn.ConvTranspose2d(inner, outer, 4, 2, 1, bias=False), nn.BatchNorm2d(outer)]
-        else:
-            layers = [nn.LeakyReLU(0.2, True), down, nn.BatchNorm2d(inner), submodule,
-                      nn.ReLU(True), nn.ConvTranspose2d(2 * inner, outer, 4, 2, 1, bias=False),
-                      nn.BatchNorm2d(outer)]
-        self.model = nn.Sequential(*layers)
-
-    def forward(self, x):
-        return self.model(x) if self.outermost else torch.cat([x, self.model(x)], 1)
-
-
-def reference_unet(generator, ngf):
-    block = Block(8 * ngf, 8 * ngf)
-    for _ in range({'unet_128': 7, 'unet_256': 8}[generator] - 5):
-        block = Block(8 * ngf, 8 * ngf, submodule=block)
-    for multiplier in (4, 2, 1):
-        block = Block(multiplier * ngf, 2 * multiplier * ngf, submodule=block)
-    return Block(1, ngf, input_nc=2, submodule=block, outermost=True)
 
 
 def reference_step(net, optimizer):
@@ -111,7 +80,7 @@ def compare(scratch, name, args, device):
     """Print the reference loop's time per step and ours, for one size."""
     generator, ngf, batch_size, size = SIZES[name]
     torch.manual_seed(0)
-    net = reference_unet(generator, ngf).to(device)
+    net = reference_unet(GENERATOR_DOWNSAMPLINGS[generator], ngf).to(device)
     variants = {'ours, fp32 eager': (), 'ours, channels_last': ('arch.channels_last', 'true'),
                 'ours, bf16 + channels_last': ('arch.amp', 'bf16', 'arch.channels_last', 'true')}
     if args.compile:

@@ -1,49 +1,14 @@
-"""UNetSoundOnly against the official BatVision U-Net: a reference written here from the
-architecture's description (pix2pix skip blocks with in-place activations, Sigmoid head for
-normalised depth, ReLU head for metres), weights copied by order, outputs compared; and the
-pix2pix initialisation statistics."""
+"""UNetSoundOnly against the official BatVision U-Net (the reference of bench/official_unet.py,
+written from the architecture's description), weights copied by order, outputs compared; and
+the pix2pix initialisation statistics."""
 import pytest
 import torch
+from official_unet import reference_unet  # bench/, on the tests' path (pyproject.toml)
 from torch import nn
 
 from packnet_sfm.networks.depth.UNetSoundOnly import UNetSoundOnly
 
 torch.set_num_threads(1)
-
-
-class ReferenceBlock(nn.Module):
-    """The pix2pix skip block as the official code builds it (in-place LeakyReLU and ReLU)."""
-
-    def __init__(self, outer, inner, input_nc=None, submodule=None, outermost=False,
-                 depth_norm=True):
-        super().__init__()
-        self.outermost = outermost
-        down_conv = nn.Conv2d(input_nc or outer, inner, 4, 2, 1, bias=False)
-        if outermost:
-            final = nn.Sigmoid() if depth_norm else nn.ReLU()
-            layers = [down_conv, submodule, nn.ReLU(True),
-                      nn.ConvTranspose2d(2 * inner, outer, 4, 2, 1), final]
-        elif submodule is None:
-            layers = [nn.LeakyReLU(0.2, True), down_conv, nn.ReLU(True),
-                      nn.ConvTranspose2d(inner, outer, 4, 2, 1, bias=False), nn.BatchNorm2d(outer)]
-        else:
-            layers = [nn.LeakyReLU(0.2, True), down_conv, nn.BatchNorm2d(inner), submodule,
-                      nn.ReLU(True), nn.ConvTranspose2d(2 * inner, outer, 4, 2, 1, bias=False),
-                      nn.BatchNorm2d(outer)]
-        self.model = nn.Sequential(*layers)
-
-    def forward(self, x):
-        return self.model(x) if self.outermost else torch.cat([x, self.model(x)], 1)
-
-
-def reference_unet(num_downs, ngf, depth_norm):
-    block = ReferenceBlock(8 * ngf, 8 * ngf)
-    for _ in range(num_downs - 5):
-        block = ReferenceBlock(8 * ngf, 8 * ngf, submodule=block)
-    for multiplier in (4, 2, 1):
-        block = ReferenceBlock(multiplier * ngf, 2 * multiplier * ngf, submodule=block)
-    return ReferenceBlock(1, ngf, input_nc=2, submodule=block, outermost=True,
-                          depth_norm=depth_norm)
 
 
 def copy_by_order(source, target):
