@@ -142,7 +142,7 @@ def test_wandb_without_the_package_is_a_clear_error(tiny_config, tmp_path, monke
 
 def test_wandb_mode_is_checked(tiny_config, tmp_path):
     cfg = load_config(tiny_config, ['log.wandb.enabled', 'true', 'log.wandb.mode', 'offlne'])
-    with pytest.raises(ConfigError, match=r"log\.wandb\.mode must be one of online, offline"):
+    with pytest.raises(ConfigError, match=r"log\.wandb\.mode is 'offlne'; use one of online"):
         build_logger(cfg, tmp_path / 'run', SingleProcess())
 
 

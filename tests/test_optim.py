@@ -52,9 +52,9 @@ def test_optimisers_from_the_config_and_unknown_names():
     set_learning_rate(opt, 0.05)
     assert opt.param_groups[0]['lr'] == 0.05
     cfg.model.optimizer.name = 'Adagrad'
-    with pytest.raises(ConfigError, match="'Adagrad' is unknown"):
+    with pytest.raises(ConfigError, match="model.optimizer.name is 'Adagrad'; use one of"):
         build_optimizer(cfg, [torch.nn.Parameter(torch.zeros(1))])
-    with pytest.raises(ConfigError, match="'linear' is unknown"):
+    with pytest.raises(ConfigError, match="model.scheduler.name is 'linear'; use one of"):
         learning_rate(config('model.scheduler.name', 'linear'), 0.1, 0)
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 
 from packnet_sfm.loggers.base import Logger
-from packnet_sfm.utils.config import ConfigError, to_dict
+from packnet_sfm.utils.config import ConfigError, check_choice, to_dict
 
 MODES = ('online', 'offline', 'disabled')
 
@@ -25,9 +25,7 @@ class WandbLogger(Logger):
     resume has restored its id."""
 
     def __init__(self, options, run_dir):
-        if options.mode not in MODES:
-            raise ConfigError(f"log.wandb.mode must be one of {', '.join(MODES)}, "
-                              f"not '{options.mode}'")
+        check_choice('log.wandb.mode', options.mode, MODES)
         self.wandb = import_wandb()
         self.options, self.run_dir = options, Path(run_dir)
         self.run_id, self._run = None, None

@@ -16,7 +16,7 @@ import math
 from torch import nn
 
 from packnet_sfm.losses.loss_base import LossBase, masked_mean, select_valid
-from packnet_sfm.utils.config import ConfigError
+from packnet_sfm.utils.config import ConfigError, check_choice
 
 SCHEDULES = ('constant', 'linear', 'cosine')
 
@@ -38,9 +38,7 @@ def kd_weight(epoch, max_epochs, schedule='constant', final_kd_fraction=0.1):
 
 
 def check_schedule(schedule):
-    if schedule not in SCHEDULES:
-        raise ConfigError(f"model.distillation.schedule must be one of {', '.join(SCHEDULES)}, "
-                          f"not '{schedule}'")
+    check_choice('model.distillation.schedule', schedule, SCHEDULES)
 
 
 class DistillationLoss(LossBase):

@@ -3,16 +3,14 @@ import math
 
 import torch
 
-from packnet_sfm.utils.config import ConfigError, check_minimums
+from packnet_sfm.utils.config import check_choice, check_minimums
 
 OPTIMIZERS = {'AdamW': torch.optim.AdamW, 'Adam': torch.optim.Adam, 'SGD': torch.optim.SGD}
 
 
 def build_optimizer(cfg, parameters, lr_multiplier=1.0):
     node = cfg.model.optimizer
-    if node.name not in OPTIMIZERS:
-        raise ConfigError(f"model.optimizer.name '{node.name}' is unknown; use one of "
-                          f"{', '.join(OPTIMIZERS)}")
+    check_choice('model.optimizer.name', node.name, OPTIMIZERS)
     check_minimums(node, dict.fromkeys(('lr', 'weight_decay', 'momentum'), 0), 'model.optimizer')
     # fused: one kernel per step for all parameters (CPU and CUDA), not one per tensor
     kwargs = {'lr': node.lr * lr_multiplier, 'weight_decay': node.weight_decay, 'fused': True}
@@ -26,9 +24,7 @@ SCHEDULERS = ('none', 'StepLR', 'cosine')
 
 def check_scheduler(cfg):
     name = cfg.model.scheduler.name
-    if name not in SCHEDULERS:
-        raise ConfigError(f"model.scheduler.name '{name}' is unknown; use one of "
-                          f"{', '.join(SCHEDULERS)}")
+    check_choice('model.scheduler.name', name, SCHEDULERS)
     minimums = {'warmup_steps': 0, 'min_lr': 0}
     if name == 'StepLR':
         minimums.update(step_size=1, gamma=0)

@@ -38,6 +38,12 @@ def check_interval(name, value, low, high, high_included=True, note=''):
                       f'{note}, got {value}')
 
 
+def check_choice(name, value, choices):
+    """A ConfigError naming `name` unless `value` is one of `choices`."""
+    if value not in choices:
+        raise ConfigError(f"{name} is '{value}'; use one of {', '.join(map(str, choices))}")
+
+
 def check_numbers(key, values, defaults, zero_counts=()):
     """A ConfigError naming `key`.NAME when a count (an integer whose default is at least 1:
     channels, heads, layers, scales) is below 1, or a number whose default is not negative (a

@@ -61,7 +61,7 @@ import torch.nn.functional as F
 from packnet_sfm.datasets.audio import EARS, standardise
 from packnet_sfm.networks.layers.attention import sinusoidal_encoding_2d, tokens
 from packnet_sfm.networks.layers.depth_prior import prior_in_units
-from packnet_sfm.utils.config import ConfigError, check_interval
+from packnet_sfm.utils.config import ConfigError, check_choice, check_interval
 
 KEY = 'model.depth_net.EchoDelayNet'
 ROW_CHANNELS = (16, 32)             # the two row-strided convolutions
@@ -160,10 +160,8 @@ class EchoDelayNet(nn.Module):
         if channels % 4 or channels % num_heads:
             raise ConfigError(f'{KEY}.channels ({channels}) must be divisible by 4 and by '
                               f'num_heads ({num_heads})')
-        if norm not in NORMS:
-            raise ConfigError(f"{KEY}.norm is '{norm}'; use one of {', '.join(NORMS)}")
-        if readout not in READOUTS:
-            raise ConfigError(f"{KEY}.readout is '{readout}'; use one of {', '.join(READOUTS)}")
+        check_choice(f'{KEY}.norm', norm, NORMS)
+        check_choice(f'{KEY}.readout', readout, READOUTS)
         check_interval(f'{KEY}.dropout', dropout, 0, 1, high_included=False)
         check_interval(f'{KEY}.attending_refinements', attending_refinements, 0, refinements,
                        note=f' (at most {KEY}.refinements)')

@@ -24,7 +24,7 @@ import torch
 import torch.nn as nn
 
 from packnet_sfm.networks.layers.unet_blocks import named_features
-from packnet_sfm.utils.config import ConfigError
+from packnet_sfm.utils.config import ConfigError, check_choice
 
 GENERATOR_DOWNSAMPLINGS = {'unet_128': 7, 'unet_256': 8}
 OUTPUT_HEADS = ('official', 'bounded')
@@ -107,12 +107,9 @@ class UNetSoundOnly(nn.Module):
     def __init__(self, generator='unet_256', ngf=64, input_nc=2, use_dropout=False,
                  output='official', max_depth=1.0):
         super().__init__()
-        if generator not in GENERATOR_DOWNSAMPLINGS:
-            raise ConfigError(f"model.depth_net.UNetSoundOnly.generator: unknown '{generator}'; "
-                              f"use one of {sorted(GENERATOR_DOWNSAMPLINGS)}")
-        if output not in OUTPUT_HEADS:
-            raise ConfigError(f"model.depth_net.UNetSoundOnly.output: unknown '{output}'; use "
-                              f"one of {OUTPUT_HEADS}")
+        check_choice('model.depth_net.UNetSoundOnly.generator', generator,
+                     sorted(GENERATOR_DOWNSAMPLINGS))
+        check_choice('model.depth_net.UNetSoundOnly.output', output, OUTPUT_HEADS)
         self.num_downsamplings = GENERATOR_DOWNSAMPLINGS[generator]
         self.output, self.max_depth = output, max_depth
         self.audio_channels = input_nc
