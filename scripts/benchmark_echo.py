@@ -157,21 +157,28 @@ def held_out_rooms(rooms):
     return max(1, rooms // 3)
 
 
-def prepare_data(args):
-    """The V2 root: --data, or the --generate set under <out>/data (generated if incomplete)."""
+def data_root(args):
+    """The V2 root: --data, or where the --generate set goes (<out>/data/...)."""
     if args.data:
         if not args.data.is_dir():
             raise InputError(f'--data {args.data} is not a folder: give a BatVision V2 root')
         return args.data
     rooms, samples, seed = args.generate
+    return args.out / 'data' / f'v2_{rooms}x{samples}_seed{seed}_{args.split or SPLIT_MODES[0]}'
+
+
+def generate_data(args, root):
+    """Simulate the --generate set at `root`, completing one left incomplete (nothing with
+    --data)."""
+    if args.data:
+        return
+    rooms, samples, seed = args.generate
     split = args.split or SPLIT_MODES[0]
     held_out = held_out_rooms(rooms) if split == 'held-out-rooms' else 0
-    root = args.out / 'data' / f'v2_{rooms}x{samples}_seed{seed}_{split}'
     try:
         generate_batvision('v2', root, rooms, samples, seed, held_out_locations=held_out)
     except ValueError as error:
         raise InputError(f'--generate {rooms} {samples} {seed} --split {split}: {error}') from error
-    return root
 
 
 def run_overrides(label, seed, epochs, data, out):
@@ -649,8 +656,9 @@ def floor_lines(scored, runs):
 def main(argv=None):
     args = parse_args(argv)
     writable_folder(args.out, '--out')
-    data = prepare_data(args)
-    runs = plan_runs(args, data)
+    data = data_root(args)
+    runs = plan_runs(args, data)    # every config checked before minutes of simulation
+    generate_data(args, data)
     jobs, threads = parallelism(args.jobs, len(runs))
     print(f'{len(runs)} runs, {jobs} at a time with {threads} thread(s) each; logs in '
           f'{args.out / "runs"}/<config>/seed_<k>/benchmark.log')

@@ -353,6 +353,15 @@ def test_overrides_after_the_configs_are_overrides():
         benchmark.parse_args(['--configs', 'a.yaml', '--data', 'd', '--report', 'a/b'])
 
 
+def test_configs_are_checked_before_the_data_is_simulated(tmp_path):
+    """A wrong key stops the benchmark before --generate spends minutes simulating rooms."""
+    with pytest.raises(InputError, match="Unknown config key 'model.optimizer.lrr'"):
+        benchmark.main(['--configs', str(REPO / 'configs/train_unet_batvision_v2.yaml'),
+                        '--generate', '2', '5', '7', '--out', str(tmp_path),
+                        'model.optimizer.lrr', '1'])
+    assert not (tmp_path / 'data').exists()
+
+
 # ------------------------------------------------------------------------------------------
 # End to end: two seed configs with tiny networks, two seeds, one epoch.
 CONFIGS = ['configs/train_unet_batvision_v2.yaml', 'configs/train_base_residual_v2.yaml']
@@ -441,7 +450,7 @@ def test_a_named_report_over_a_subset_leaves_the_first_report(finished):
 @pytest.mark.slow
 def test_rerun_reuses_finished_runs_and_resumes_shorter_ones(finished, monkeypatch):
     args = benchmark.parse_args(arguments(finished, *TINY))
-    runs = benchmark.plan_runs(args, benchmark.prepare_data(args))
+    runs = benchmark.plan_runs(args, benchmark.data_root(args))
     commands = []
     monkeypatch.setattr(benchmark, 'run_logged',
                         lambda run, command, threads: commands.append(command) or 1.0)
@@ -451,18 +460,18 @@ def test_rerun_reuses_finished_runs_and_resumes_shorter_ones(finished, monkeypat
     assert commands == []                       # trained and evaluated already
     monkeypatch.chdir(finished.parent)          # the same --out, relative
     relative = benchmark.parse_args(arguments(finished.name, *TINY))
-    for run in benchmark.plan_runs(relative, benchmark.prepare_data(relative)):
+    for run in benchmark.plan_runs(relative, benchmark.data_root(relative)):
         benchmark.train_run(run, threads=1)
     assert commands == []
 
     longer = benchmark.parse_args(arguments(finished, *TINY, 'arch.max_epochs', '3'))
-    run = benchmark.plan_runs(longer, benchmark.prepare_data(longer))[0]
+    run = benchmark.plan_runs(longer, benchmark.data_root(longer))[0]
     benchmark.train_run(run, threads=1)
     assert commands == [[benchmark.SCRIPTS / 'train.py', run.checkpoint, 'arch.max_epochs', 3]]
 
     changed = benchmark.parse_args(arguments(finished, *TINY,
                                              'model.optimizer.weight_decay', '0.05'))
-    run = benchmark.plan_runs(changed, benchmark.prepare_data(changed))[0]
+    run = benchmark.plan_runs(changed, benchmark.data_root(changed))[0]
     with pytest.raises(InputError, match='was trained with model.optimizer.weight_decay 0.01'):
         benchmark.train_run(run, threads=1)
 
