@@ -66,9 +66,9 @@ def summarise(images):
     return result
 
 
-def error_by_depth(checkpoint, split, edges, by_location=False):
-    """`summarise` of a checkpoint's evaluation outputs on a split."""
-    outputs = split_outputs(load_config(checkpoint), checkpoint, split)
+def error_by_depth(checkpoint, cfg, split, edges, by_location=False):
+    """`summarise` of a checkpoint's evaluation outputs on a split (`cfg`: its config)."""
+    outputs = split_outputs(cfg, checkpoint, split)
     return summarise(image_band_sums(outputs, edges, by_location, checkpoint))
 
 
@@ -85,12 +85,13 @@ def main():
     names = [f'< {args.edges[0]:g} m'] + [f'{low:g}-{high:g} m' for low, high in
                                           zip(args.edges, args.edges[1:])]
     names.append(f'>= {args.edges[-1]:g} m')
+    configs = [load_config(checkpoint) for checkpoint in args.checkpoints]  # each one readable
     print('Each band of true depth: its pixels, its share of the squared error, its mean '
           'signed error (m), the RMSE (m) were it exact\n')
     print('| checkpoint | location | RMSE (m) | ' + ' | '.join(names) + ' |\n|---|---|---|'
           + '---|' * len(names))
-    for checkpoint in args.checkpoints:
-        groups = error_by_depth(checkpoint, args.split, args.edges, args.by_location)
+    for checkpoint, cfg in zip(args.checkpoints, configs):
+        groups = error_by_depth(checkpoint, cfg, args.split, args.edges, args.by_location)
         for group, (rmse, bands) in groups.items():
             cells = [f'{100 * n:.0f}%, {100 * s:.0f}%, {e:+.2f}, {r:.3f}' for n, s, e, r in bands]
             print(f'| {checkpoint} | {group} | {rmse:.3f} | ' + ' | '.join(cells) + ' |')

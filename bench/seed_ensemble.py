@@ -61,13 +61,14 @@ def main():
     if args.blend is not None and (len(args.configs) != 2 or not 0 <= args.blend <= 1):
         raise InputError(f'--blend {args.blend}: give two --configs and a weight in [0, 1]')
     torch.set_grad_enabled(False)
+    checkpoints = {config: [seed_checkpoint(args.runs, config, seed) for seed in args.seeds]
+                   for config in args.configs}     # every run there before the first row
     print(f'{args.split} split, seeds {" ".join(map(str, args.seeds))}: mean per-image RMSE (m)'
           '\n\n| config | each seed | their mean | the seeds\' mean prediction | gain |\n'
           '|---|---|---|---|---|')
     predictions = {}
     for config in args.configs:
-        runs = [split_prediction(seed_checkpoint(args.runs, config, seed), args.split)
-                for seed in args.seeds]
+        runs = [split_prediction(checkpoint, args.split) for checkpoint in checkpoints[config]]
         gt, options = runs[0][0], runs[0][2]
         predictions[config] = [pred for _, pred, _ in runs]
         single, ensemble = seed_and_ensemble_rmse(gt, predictions[config], options)

@@ -326,6 +326,23 @@ def test_count_options_below_their_minimum_stop_the_parser(command, option, valu
         f'error: argument {option}: must be >= {minimum}, got {value}')
 
 
+@pytest.mark.parametrize('command, named', [
+    (['../bench/error_by_depth.py', 'CKPT'], 'CKPT'),
+    (['../bench/seed_ensemble.py', '--runs', 'RUNS', '--configs', 'a'], 'RUNS/a/seed_0'),
+])
+def test_bench_analyses_stop_before_their_table(command, named, tmp_path):
+    """A checkpoint that is not one, or a benchmark run that is missing, is one line, and
+    no table header was printed before it."""
+    bad = tmp_path / 'last.ckpt'
+    bad.write_text('not a checkpoint')
+
+    def path(word):
+        return word.replace('CKPT', str(bad)).replace('RUNS', str(tmp_path))
+    result = script(*map(path, command))
+    assert_one_clear_line(result, path(named))
+    assert result.stdout == ''
+
+
 def test_feature_check_on_inputs_too_small_for_the_networks():
     result = script('verify_feature_compatibility.py', '--image-size', 8)
     assert_one_clear_line(result, '--image-size 8: the networks do not run on inputs of that '
