@@ -20,7 +20,6 @@ ECHO_SAMPLES = int(2 * 30.0 / SPEED_OF_SOUND * SAMPLE_RATE)   # 7782, as the V2 
 BAND_EDGES = (500.0, 2000.0, 6000.0, 12000.0)                 # Hz
 BAND_NAMES = ('<0.5 kHz', '0.5-2 kHz', '2-6 kHz', '6-12 kHz', '>12 kHz')
 FLOOR_WINDOW = (10000, 20000)      # samples 0.23-0.45 s: after the echoes of any room here
-REAL_MAX_DEPTH = 15.711            # metres: the largest reading of the real V2 sample
 
 
 def band_energy_fractions(audio, fs=SAMPLE_RATE, samples=ECHO_SAMPLES):
