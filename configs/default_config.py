@@ -287,6 +287,7 @@ _C.datasets.augmentation.echo_mirror_prob = 0.0     # mirrored world: ears swapp
 _C.datasets.augmentation.echo_freq_mask_rows = 0    # a band of up to N feature rows set to 0
 _C.datasets.augmentation.echo_room_scale = 0.0      # world scaled by 1 +- x: depth, echo delays
 _C.datasets.augmentation.echo_eq_db = 0.0           # a band boosted or cut by up to x dB per ear
+_C.datasets.augmentation.echo_mix_prob = 0.0        # heard with another recording: nearer depth
 # Dataset option nodes that a split can override: datasets.<split>.<node>.<key>.
 DATASET_OPTION_NODES = ('batvision', 'kitti')
 

@@ -177,11 +177,13 @@ def test_empty_teacher_checkpoint_is_a_config_error(tmp_path):
         load_trained_model(load_config(cfg), tmp_path / 'none.ckpt')
 
 
-def test_room_scale_is_refused_since_the_teacher_would_not_see_it(tmp_path):
+@pytest.mark.parametrize('key, change', [('echo_room_scale', 'scales'),
+                                         ('echo_mix_prob', 'superposes')])
+def test_world_changes_are_refused_since_the_teacher_would_not_see_them(key, change, tmp_path):
     cfg = tmp_path / 'student.yaml'
     cfg.write_text('model: {name: DistillationModel, depth_net: {name: BinauralAttentionUNet}}\n'
-                   'datasets: {augmentation: {echo_room_scale: 0.1}}\n')
-    with pytest.raises(ConfigError, match='echo_room_scale scales the depth the student'):
+                   f'datasets: {{augmentation: {{{key}: 0.1}}}}\n')
+    with pytest.raises(ConfigError, match=f'{key} {change} the depth the student'):
         load_trained_model(load_config(cfg), tmp_path / 'none.ckpt')
 
 

@@ -16,6 +16,7 @@ from packnet_sfm.networks.layers.audio_frontend import (
     EchoAugmentation,
     equalise,
     stretch_delays,
+    superpose,
 )
 from packnet_sfm.trainers.distributed import SingleProcess
 from packnet_sfm.trainers.evaluation import scored_output
@@ -82,6 +83,7 @@ def test_the_benchmark_ablations_change_one_thing_each():
             ('ema', BEST_CONFIG, {'arch.ema_decay': 0.99}),
             ('room_scale15', BEST_CONFIG, {augmentation + 'echo_room_scale': 0.15}),
             ('room_scale30', BEST_CONFIG, {augmentation + 'echo_room_scale': 0.3}),
+            ('mix', BEST_CONFIG, {augmentation + 'echo_mix_prob': 0.25}),
             ('eq', BEST_CONFIG, {augmentation + 'echo_eq_db': 6.0}),
             ('deep_encoder', BEST_CONFIG, {net + 'encoder_layers': 4}),
             ('deep_decoder', BEST_CONFIG, {net + 'decoder_layers': 4}),
@@ -424,6 +426,35 @@ def test_room_scale_multiplies_depth_by_the_factor_the_features_are_stretched_by
     assert EchoAugmentation(room_scale=0.2).eval().other_worlds(batch) is batch
     with pytest.raises(ValueError, match='echo_room_scale must be in'):
         EchoAugmentation(room_scale=1.0)
+
+
+def test_superposed_worlds_average_the_recordings_and_keep_the_nearer_depth():
+    """Sample 0 heard with sample 1: the waveforms' mean; per pixel the nearer valid depth,
+    the one valid depth where only one is, invalid where neither is; sample 1 unchanged."""
+    batch = {'audio': torch.tensor([[[2.0, 4.0]], [[0.0, 8.0]]]),
+             'depth': torch.tensor([[[[1.0, 3.0, 5.0, 0.0]]], [[[2.0, 2.0, 0.0, 0.0]]]]),
+             'valid': torch.tensor([[[[True, True, True, False]]],
+                                    [[[True, True, False, False]]]])}
+    mixed = superpose(batch, torch.tensor([True, False]), torch.tensor([1, 0]))
+    assert mixed['audio'].tolist() == [[[1.0, 6.0]], [[0.0, 8.0]]]
+    assert mixed['depth'][0].flatten().tolist() == [1.0, 2.0, 5.0, 0.0]
+    assert mixed['valid'][0].flatten().tolist() == [True, True, True, False]
+    for key in batch:
+        assert torch.equal(mixed[key][1], batch[key][1])
+
+
+def test_mix_prob_superposes_about_that_share_of_the_samples():
+    torch.manual_seed(0)
+    batch = {'audio': torch.randn(400, 2, 50), 'depth': torch.rand(400, 1, 4, 6) + 1.0,
+             'valid': torch.ones(400, 1, 4, 6, dtype=torch.bool)}
+    mixed = EchoAugmentation(mix_prob=0.25).train().other_worlds(batch)
+    changed = (mixed['audio'] != batch['audio']).flatten(1).any(1)
+    assert 0.18 < changed.float().mean() < 0.32
+    assert (mixed['depth'] <= batch['depth']).all()
+    assert torch.equal(mixed['depth'][~changed], batch['depth'][~changed])
+    assert EchoAugmentation(mix_prob=0.25).eval().other_worlds(batch) is batch
+    with pytest.raises(ValueError, match='echo_mix_prob must be in'):
+        EchoAugmentation(mix_prob=1.5)
 
 
 def test_a_training_step_hears_the_scaled_world(tiny_config):

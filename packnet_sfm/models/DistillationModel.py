@@ -46,10 +46,12 @@ class DistillationModel(SemiSupModel):
     def from_config(cfg_cls, cfg, depth_scale, max_depth, **kwargs):
         node = cfg.model.distillation
         check_numbers('model.distillation', node, get_cfg_defaults().model.distillation)
-        if cfg.datasets.augmentation.echo_room_scale > 0:
-            raise ConfigError('datasets.augmentation.echo_room_scale scales the depth the '
-                              'student learns but not the RGB teacher\'s: set it to 0 for '
-                              'distillation')
+        echo = cfg.datasets.augmentation
+        for key, change in (('echo_room_scale', 'scales'), ('echo_mix_prob', 'superposes')):
+            if echo[key] > 0:
+                raise ConfigError(f'datasets.augmentation.{key} {change} the depth the student '
+                                  'learns but not the RGB teacher\'s: set it to 0 for '
+                                  'distillation')
         return super().from_config(
             cfg, depth_scale, max_depth, teacher=load_teacher(node.teacher_checkpoint),
             lambda_kd=node.lambda_kd, lambda_feat=node.lambda_feat,

@@ -76,8 +76,9 @@ class SemiSupModel(nn.Module):
 
     def training_batch(self, batch):
         """The batch a training step learns from: with the front end's whole-sample echo
-        augmentation (`datasets.augmentation.echo_mirror_prob`, `.echo_room_scale`) applied,
-        before the model and any teacher see it (the batch itself in eval mode)."""
+        augmentation (`datasets.augmentation.echo_mirror_prob`, `.echo_mix_prob`,
+        `.echo_room_scale`) applied, before the model and any teacher see it (the batch itself
+        in eval mode)."""
         if self.audio_frontend is None:
             return batch
         return self.audio_frontend.augmentation.other_worlds(batch)

@@ -28,14 +28,16 @@ class EchoAugmentation(nn.Module):
       speaker, microphone and pinna resonances and notches differ between rigs (the
       simulator draws them per location, within +-2 to 4 dB of their middle).
 
-    Two change the whole sample (`other_worlds`): with probability `mirror_prob` the recording
+    Three change the whole sample (`other_worlds`): with probability `mirror_prob` the recording
     and its maps become those of the mirrored world, where the left ear hears what the right
-    ear heard and every map is flipped left-right (the rig is left-right symmetric); and the
-    world may be scaled by a factor s uniform in 1 +- `room_scale`: every distance, hence depth
-    and every echo's delay after the direct sound, is multiplied by s (`stretch_delays`). The
-    reverberation tail stretches with it, as Sabine's T60 (proportional to volume / area)
-    does; the 1 / s weaker echoes (at most 1.2 dB for s = 1.15) and the chirp's own length
-    (3 ms, about two feature columns) are not modelled.
+    ear heard and every map is flipped left-right (the rig is left-right symmetric); with
+    probability `mix_prob` it is heard together with another sample of the batch
+    (`superpose`), a world holding the surfaces of both; and the world may be scaled by a
+    factor s uniform in 1 +- `room_scale`: every distance, hence depth and every echo's delay
+    after the direct sound, is multiplied by s (`stretch_delays`). The reverberation tail
+    stretches with it, as Sabine's T60 (proportional to volume / area) does; the 1 / s weaker
+    echoes (at most 1.2 dB for s = 1.15) and the chirp's own length (3 ms, about two feature
+    columns) are not modelled.
 
     One, `mask_frequencies`, acts on the features (SpecAugment's frequency mask, Park et al.
     2019): a band of up to `freq_mask_rows` frequency rows, the same in both ears, set to 0
@@ -43,32 +45,39 @@ class EchoAugmentation(nn.Module):
     """
 
     def __init__(self, gain_db=0.0, shift_samples=0, mirror_prob=0.0, freq_mask_rows=0,
-                 room_scale=0.0, eq_db=0.0):
+                 room_scale=0.0, eq_db=0.0, mix_prob=0.0):
         super().__init__()
         sizes = {'echo_gain_db': gain_db, 'echo_shift_samples': shift_samples,
                  'echo_freq_mask_rows': freq_mask_rows, 'echo_eq_db': eq_db}
         check_minimums(sizes, dict.fromkeys(sizes, 0), KEY)
         check_interval(f'{KEY}.echo_mirror_prob', mirror_prob, 0, 1)
+        check_interval(f'{KEY}.echo_mix_prob', mix_prob, 0, 1)
         check_interval(f'{KEY}.echo_room_scale', room_scale, 0, 1, high_included=False)
         self.gain_db, self.shift_samples = float(gain_db), int(shift_samples)
         self.mirror_prob, self.freq_mask_rows = float(mirror_prob), int(freq_mask_rows)
         self.room_scale, self.eq_db = float(room_scale), float(eq_db)
+        self.mix_prob = float(mix_prob)
 
     @property
     def enabled(self):
         return (self.gain_db > 0 or self.shift_samples > 0 or self.mirror_prob > 0
-                or self.freq_mask_rows > 0 or self.room_scale > 0 or self.eq_db > 0)
+                or self.freq_mask_rows > 0 or self.room_scale > 0 or self.eq_db > 0
+                or self.mix_prob > 0)
 
     def other_worlds(self, batch):
         """`batch` (the batch itself in eval mode) with each sample replaced by its mirror
-        image with probability `mirror_prob` (datasets.augmentation.mirror_batch), then, when
-        `room_scale` > 0, its depth multiplied by a factor drawn per sample, kept in
-        'room_scale' [B] for the features (`stretch_delays`)."""
+        image with probability `mirror_prob` (datasets.augmentation.mirror_batch), then
+        superposed on another sample with probability `mix_prob`, then, when `room_scale` > 0,
+        its depth multiplied by a factor drawn per sample, kept in 'room_scale' [B] for the
+        features (`stretch_delays`)."""
         if not self.training:
             return batch
         samples = batch['audio'].shape[0]
         if self.mirror_prob > 0:
             batch = mirror_batch(batch, torch.rand(samples) < self.mirror_prob)
+        if self.mix_prob > 0:
+            batch = superpose(batch, torch.rand(samples) < self.mix_prob,
+                              torch.randperm(samples))
         if self.room_scale > 0:
             scales = 1.0 + (2 * torch.rand(samples) - 1) * self.room_scale
             depth = batch['depth']
@@ -113,7 +122,25 @@ class EchoAugmentation(nn.Module):
     def extra_repr(self):
         return (f'gain_db={self.gain_db}, shift_samples={self.shift_samples}, '
                 f'mirror_prob={self.mirror_prob}, freq_mask_rows={self.freq_mask_rows}, '
-                f'room_scale={self.room_scale}, eq_db={self.eq_db}')
+                f'room_scale={self.room_scale}, eq_db={self.eq_db}, mix_prob={self.mix_prob}')
+
+
+def superpose(batch, chosen, partners):
+    """The batch with each sample `chosen` ([B] bool) heard together with sample
+    `partners[i]`: the mean of the two waveforms (one rig, so the direct sound stays; each
+    world's echoes at half their level) and, per pixel, the nearer of the two valid depths
+    (the surfaces of both worlds in one, occlusion between them not modelled)."""
+    audio, depth, valid = batch['audio'], batch['depth'], batch['valid']
+    other_depth, other_valid = depth[partners], valid[partners]
+    nearer = torch.where(valid & other_valid, torch.minimum(depth, other_depth),
+                         torch.where(valid, depth, other_depth))
+    where = chosen.to(audio.device)
+    maps = where.view(-1, *[1] * (depth.dim() - 1))
+    return {**batch,
+            'audio': torch.where(where.view(-1, *[1] * (audio.dim() - 1)),
+                                 (audio + audio[partners]) / 2, audio),
+            'depth': torch.where(maps, nearer, depth),
+            'valid': torch.where(maps, valid | other_valid, valid)}
 
 
 def equalise(waveform, gain_db, centre_hz, octaves, sample_rate=SAMPLE_RATE):
@@ -170,13 +197,15 @@ class AudioFrontEnd(nn.Module):
         echo = cfg.datasets.augmentation
         augmentation = EchoAugmentation(echo.echo_gain_db, echo.echo_shift_samples,
                                         echo.echo_mirror_prob, echo.echo_freq_mask_rows,
-                                        echo.echo_room_scale, echo.echo_eq_db)
+                                        echo.echo_room_scale, echo.echo_eq_db,
+                                        echo.echo_mix_prob)
         if node.features_on == 'loader' or node.audio_format == 'waveform':
             if augmentation.enabled:
                 raise ConfigError('datasets.augmentation.echo_gain_db / echo_shift_samples / '
                                   'echo_mirror_prob / echo_freq_mask_rows / echo_room_scale / '
-                                  'echo_eq_db act in the model: set datasets.batvision.features_on'
-                                  ' device and a spectrogram audio_format')
+                                  'echo_eq_db / echo_mix_prob act in the model: set '
+                                  'datasets.batvision.features_on device and a spectrogram '
+                                  'audio_format')
             return None
         return cls(node.audio_format, node.image_size, node.preprocessing, augmentation)
 
