@@ -84,6 +84,7 @@ def test_the_benchmark_ablations_change_one_thing_each():
             ('room_scale15', BEST_CONFIG, {augmentation + 'echo_room_scale': 0.15}),
             ('room_scale30', BEST_CONFIG, {augmentation + 'echo_room_scale': 0.3}),
             ('mix', BEST_CONFIG, {augmentation + 'echo_mix_prob': 0.25}),
+            ('silog05', BEST_CONFIG, {'model.loss.combined.silog_lambda': 0.5}),
             ('eq', BEST_CONFIG, {augmentation + 'echo_eq_db': 6.0}),
             ('deep_encoder', BEST_CONFIG, {net + 'encoder_layers': 4}),
             ('deep_decoder', BEST_CONFIG, {net + 'decoder_layers': 4}),
