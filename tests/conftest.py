@@ -1,5 +1,7 @@
 """Shared fixtures: a tiny simulated BatVision V2 set (made once per session) and a tiny run
-config pointing at it; `script`, which runs one of scripts/ as a user would."""
+config pointing at it; `script`, which runs one of scripts/ as a user would, and `load_script`,
+which imports a script of scripts/ or bench/ as a module."""
+import importlib.util
 import subprocess
 import sys
 from pathlib import Path
@@ -11,6 +13,14 @@ from packnet_sfm.datasets.synthetic import generate_batvision
 
 torch.set_num_threads(2)
 REPO = Path(__file__).resolve().parents[1]
+
+
+def load_script(path):
+    """A script (not a package module) at `path` as a module."""
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def script(name, *args, **kwargs):

@@ -1,7 +1,6 @@
 """The benchmark's statistics (packnet_sfm/utils/benchmark.py) on hand-made tables, and
 scripts/benchmark_echo.py end to end on a tiny simulated set."""
 import csv
-import importlib.util
 import math
 import subprocess
 import sys
@@ -11,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import load_script
 
 from packnet_sfm.trainers.evaluation import read_results
 from packnet_sfm.utils.benchmark import (
@@ -29,14 +29,6 @@ from packnet_sfm.utils.errors import InputError
 
 REPO = Path(__file__).resolve().parents[1]
 SCRIPT = REPO / 'scripts' / 'benchmark_echo.py'
-
-
-def load_script(path):
-    """A script (not a package module) as a module."""
-    spec = importlib.util.spec_from_file_location(path.stem, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 benchmark = load_script(SCRIPT)

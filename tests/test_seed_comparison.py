@@ -1,24 +1,11 @@
 """scripts/run_seed_comparison.py: the shared overrides load into each experiment config, and
 the summary checks the seed 001 claims against hand-made results."""
-import importlib.util
-from pathlib import Path
-
 import pytest
+from conftest import REPO, load_script
 
 from packnet_sfm.utils.config import load_config
 
-REPO = Path(__file__).resolve().parents[1]
-
-
-def load_script(name):
-    """scripts/<name> imported as a module."""
-    spec = importlib.util.spec_from_file_location(name[:-3], REPO / 'scripts' / name)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-comparison = load_script('run_seed_comparison.py')
+comparison = load_script(REPO / 'scripts' / 'run_seed_comparison.py')
 
 
 @pytest.mark.parametrize('name', sorted(comparison.EXPERIMENTS))
@@ -39,7 +26,7 @@ def test_a_zero_budget_is_refused_not_replaced_by_the_default(script, capsys):
     """--epochs 0 was ignored by the distillation script (falsy, so the config's 40 epochs ran)
     and made the seed comparison train nothing, then fail in eval."""
     with pytest.raises(SystemExit):
-        load_script(script).parse_args(['--data', 'd/v2', '--epochs', '0'])
+        load_script(REPO / 'scripts' / script).parse_args(['--data', 'd/v2', '--epochs', '0'])
     assert 'argument --epochs: must be >= 1, got 0' in capsys.readouterr().err
 
 

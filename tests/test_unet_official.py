@@ -3,12 +3,13 @@ written from the architecture's description), weights copied by order, outputs c
 the pix2pix initialisation statistics."""
 import pytest
 import torch
-from official_unet import reference_unet  # bench/, on the tests' path (pyproject.toml)
+from conftest import REPO, load_script
 from torch import nn
 
 from packnet_sfm.networks.depth.UNetSoundOnly import UNetSoundOnly
 
 torch.set_num_threads(1)
+reference_unet = load_script(REPO / 'bench' / 'official_unet.py').reference_unet
 
 
 def copy_by_order(source, target):
