@@ -51,7 +51,8 @@ if [ "$stage" = all ] || [ "$stage" = held ]; then
     # a learned log depth per pixel, a full-resolution refinement, 4 frequency bands, one
     # encoder or decoder layer instead of two, a U-Net beside EchoDelayNet in one network, the
     # delay tokens supervised on the echo profile, a refinement attending to the tokens, two
-    # recordings heard at once, and a SIlog term that forgives less of the map's scale.
+    # recordings heard at once, a SIlog term that forgives less of the map's scale, each half of
+    # the loss alone, gradient clipping and wider refinements.
     benchmark held-out-rooms held-out-rooms configs/train_unet_batvision_v2.yaml \
         configs/echo_best_v2.yaml bench/configs/echo_best_v2_no_mirror.yaml \
         bench/configs/unet_v2_mirror.yaml bench/configs/echo_best_v2_{wide,dropout,16ch,ema}.yaml \
@@ -62,7 +63,8 @@ if [ "$stage" = all ] || [ "$stage" = held ]; then
         bench/configs/{echo_best_v2,unet_v2}_spectrogram.yaml \
         bench/configs/echo_best_v2_{pixel_depth,full_resolution,freq4}.yaml \
         bench/configs/echo_best_v2_shallow_{encoder,decoder}.yaml \
-        bench/configs/echo_best_v2_{two_stream,profile,refine_attention,mix,silog05}.yaml
+        bench/configs/echo_best_v2_{two_stream,profile,refine_attention,mix,silog05}.yaml \
+        bench/configs/echo_best_v2_{l1,silog,clip,refine32}.yaml
 fi
 if [ "$stage" = all ] || [ "$stage" = held10 ]; then
     # The held-out target with 10 seeds instead of 3 (seeds 0-2 are the held stage's runs):
