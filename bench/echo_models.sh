@@ -83,7 +83,8 @@ if [ "$stage" = all ] || [ "$stage" = held10 ]; then
     seeds=20 report=benchmark_20_seeds_two_stream benchmark held-out-rooms held-out-rooms \
         configs/train_unet_batvision_v2.yaml bench/configs/echo_best_v2_two_stream_ema.yaml
     # ... and echo_best_v2 with the same 20 seeds, in benchmark_20_seeds.md. (Both reports name
-    # the U-Net's seeds 17 and 18 as untrained and compare again without their seeds.)
+    # the U-Net's untrained runs, seeds 17 and 18 on a 2-core AMD EPYC, seed 17 on a 2-core
+    # Intel Xeon, and compare again without their seeds.)
     seeds=20 report=benchmark_20_seeds benchmark held-out-rooms held-out-rooms \
         configs/train_unet_batvision_v2.yaml configs/echo_best_v2.yaml
     # Both with 2 attention heads of 16 channels instead of 4 of 8 (faster on the CPU), in
