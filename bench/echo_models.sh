@@ -33,13 +33,14 @@ benchmark() {   # SPLIT OUT_SUBFOLDER CONFIG... [-- KEY VALUE...]; $seeds seeds 
 }
 
 if [ "$stage" = all ] || [ "$stage" = same ]; then
-    benchmark same-rooms same-rooms configs/train_unet_batvision_v2.yaml configs/echo_best_v2.yaml \
-        bench/configs/echo_best_v2_no_mirror.yaml bench/configs/echo_best_v2_{wide,ema}.yaml \
-        bench/configs/unet_v2_mirror.yaml bench/configs/echo_best_v2_gcc.yaml \
+    benchmark same-rooms same-rooms configs/train_unet_batvision_v2.yaml \
+        configs/echo_delay_net_v2.yaml bench/configs/echo_delay_net_v2_no_mirror.yaml \
+        bench/configs/echo_delay_net_v2_{wide,ema}.yaml bench/configs/unet_v2_mirror.yaml \
+        bench/configs/echo_delay_net_v2_gcc.yaml \
         configs/train_base_residual_v2.yaml configs/train_binaural_attention_v2.yaml
     # The U-Net beside EchoDelayNet with weight averaging, in the same rooms.
     report=same_two_stream benchmark same-rooms same-rooms configs/train_unet_batvision_v2.yaml \
-        configs/echo_best_v2.yaml bench/configs/echo_best_v2_two_stream_ema.yaml
+        configs/echo_delay_net_v2.yaml configs/echo_best_v2.yaml
 fi
 if [ "$stage" = all ] || [ "$stage" = held ]; then
     # The models above in new rooms, and what was tried to generalise: width, dropout,
@@ -49,69 +50,73 @@ if [ "$stage" = all ] || [ "$stage" = held ]; then
     # without weight averaging), the weight decay, a query grid of more columns than rows,
     # supervision at one scale instead of four, the linear spectrogram (and the U-Net given it),
     # a learned log depth per pixel, a full-resolution refinement, 4 frequency bands, one
-    # encoder or decoder layer instead of two, a U-Net beside EchoDelayNet in one network, the
-    # delay tokens supervised on the echo profile, a refinement attending to the tokens, two
-    # recordings heard at once, a SIlog term that forgives less of the map's scale, each half of
-    # the loss alone, gradient clipping and wider refinements.
+    # encoder or decoder layer instead of two, a U-Net beside EchoDelayNet in one network (with and
+    # without weight averaging), the delay tokens supervised on the echo profile, a refinement
+    # attending to the tokens, two recordings heard at once, a SIlog term that forgives less of
+    # the map's scale, each half of the loss alone, gradient clipping and wider refinements.
     benchmark held-out-rooms held-out-rooms configs/train_unet_batvision_v2.yaml \
-        configs/echo_best_v2.yaml bench/configs/echo_best_v2_no_mirror.yaml \
-        bench/configs/unet_v2_mirror.yaml bench/configs/echo_best_v2_{wide,dropout,16ch,ema}.yaml \
-        bench/configs/echo_best_v2_wide_{dropout,freq_mask,mse,berhu}.yaml \
-        bench/configs/echo_best_v2_{room_scale15,room_scale30,eq,deep_encoder,deep_decoder}.yaml \
-        bench/configs/echo_best_v2_{warmup,group_norm,rmse,gcc,delays,freq16,lr5e-4,wd05}.yaml \
-        bench/configs/echo_best_v2_{lr2e-3,lr2e-3_ema,azimuth,one_scale,band_norm,global_depth}.yaml bench/configs/unet_v2_gcc.yaml \
-        bench/configs/{echo_best_v2,unet_v2}_spectrogram.yaml \
-        bench/configs/echo_best_v2_{pixel_depth,full_resolution,freq4}.yaml \
-        bench/configs/echo_best_v2_shallow_{encoder,decoder}.yaml \
-        bench/configs/echo_best_v2_{two_stream,profile,refine_attention,mix,silog05}.yaml \
-        bench/configs/echo_best_v2_{l1,silog,clip,refine32}.yaml
+        configs/echo_delay_net_v2.yaml configs/echo_best_v2.yaml \
+        bench/configs/echo_delay_net_v2_no_mirror.yaml \
+        bench/configs/unet_v2_mirror.yaml bench/configs/echo_delay_net_v2_{wide,dropout,16ch}.yaml \
+        bench/configs/echo_delay_net_v2_ema.yaml \
+        bench/configs/echo_delay_net_v2_wide_{dropout,freq_mask,mse,berhu}.yaml \
+        bench/configs/echo_delay_net_v2_{room_scale15,room_scale30,eq,deep_encoder}.yaml \
+        bench/configs/echo_delay_net_v2_{deep_decoder,warmup,group_norm,rmse,gcc,delays}.yaml \
+        bench/configs/echo_delay_net_v2_{freq16,lr5e-4,wd05,lr2e-3,lr2e-3_ema,azimuth}.yaml \
+        bench/configs/echo_delay_net_v2_{one_scale,band_norm,global_depth}.yaml \
+        bench/configs/unet_v2_gcc.yaml bench/configs/{echo_delay_net_v2,unet_v2}_spectrogram.yaml \
+        bench/configs/echo_delay_net_v2_{pixel_depth,full_resolution,freq4}.yaml \
+        bench/configs/echo_delay_net_v2_shallow_{encoder,decoder}.yaml \
+        bench/configs/echo_best_v2_no_ema.yaml \
+        bench/configs/echo_delay_net_v2_{profile,refine_attention,mix,silog05}.yaml \
+        bench/configs/echo_delay_net_v2_{l1,silog,clip,refine32}.yaml
 fi
 if [ "$stage" = all ] || [ "$stage" = held10 ]; then
     # The held-out target with 10 seeds instead of 3 (seeds 0-2 are the held stage's runs):
-    # the U-Net, echo_best_v2 and its variants with weight averaging and with weight decay
+    # the U-Net, echo_delay_net_v2 and its variants with weight averaging and with weight decay
     # 0.05, in benchmark_10_seeds.md.
     seeds=10 report=benchmark_10_seeds benchmark held-out-rooms held-out-rooms \
-        configs/train_unet_batvision_v2.yaml configs/echo_best_v2.yaml \
-        bench/configs/echo_best_v2_{ema,wd05}.yaml
+        configs/train_unet_batvision_v2.yaml configs/echo_delay_net_v2.yaml \
+        bench/configs/echo_delay_net_v2_{ema,wd05}.yaml
     # ... and the U-Net beside EchoDelayNet in one network, without and with weight averaging,
     # in benchmark_10_seeds_two_stream.md.
     seeds=10 report=benchmark_10_seeds_two_stream benchmark held-out-rooms held-out-rooms \
-        configs/train_unet_batvision_v2.yaml configs/echo_best_v2.yaml \
-        bench/configs/echo_best_v2_two_stream{,_ema}.yaml
+        configs/train_unet_batvision_v2.yaml configs/echo_delay_net_v2.yaml \
+        bench/configs/echo_best_v2_no_ema.yaml configs/echo_best_v2.yaml
     # ... the latter with 20 seeds (0-9 are the runs above), in
     # benchmark_20_seeds_two_stream.md.
     seeds=20 report=benchmark_20_seeds_two_stream benchmark held-out-rooms held-out-rooms \
-        configs/train_unet_batvision_v2.yaml bench/configs/echo_best_v2_two_stream_ema.yaml
-    # ... and echo_best_v2 with the same 20 seeds, in benchmark_20_seeds.md. (Both reports name
-    # the U-Net's untrained runs, seeds 17 and 18 on a 2-core AMD EPYC, seed 17 on a 2-core
+        configs/train_unet_batvision_v2.yaml configs/echo_best_v2.yaml
+    # ... and echo_delay_net_v2 with the same 20 seeds, in benchmark_20_seeds.md. (Both reports
+    # name the U-Net's untrained runs, seeds 17 and 18 on a 2-core AMD EPYC, seed 17 on a 2-core
     # Intel Xeon, and compare again without their seeds.)
     seeds=20 report=benchmark_20_seeds benchmark held-out-rooms held-out-rooms \
-        configs/train_unet_batvision_v2.yaml configs/echo_best_v2.yaml
+        configs/train_unet_batvision_v2.yaml configs/echo_delay_net_v2.yaml
     # Both with 2 attention heads of 16 channels instead of 4 of 8 (faster on the CPU), in
     # benchmark_10_seeds_heads2.md.
     seeds=10 report=benchmark_10_seeds_heads2 benchmark held-out-rooms held-out-rooms \
-        configs/train_unet_batvision_v2.yaml bench/configs/echo_best_v2_heads2.yaml \
-        bench/configs/echo_best_v2_two_stream_ema_heads2.yaml
-    # The blend weight of echo_best_v2_two_stream_ema picked on validation (of 0-0.5), then
-    # scored once on test with the pick.
+        configs/train_unet_batvision_v2.yaml bench/configs/echo_delay_net_v2_heads2.yaml \
+        bench/configs/echo_best_v2_heads2.yaml
+    # The blend weight of echo_best_v2 picked on validation (of 0-0.5), then scored once on test
+    # with the pick.
     $PY bench/pick_on_validation.py --runs "$out/held-out-rooms/runs" \
-        --config echo_best_v2_two_stream_ema --reference train_unet_batvision_v2 \
+        --config echo_best_v2 --reference train_unet_batvision_v2 \
         --key model.depth_net.EchoTwoStreamNet.unet_weight --values 0 0.1 0.2 0.3 0.4 0.5 \
         --seeds 0 1 2 3 4 5 6 7 8 9
 fi
 if [ "$stage" = all ] || [ "$stage" = held_log ]; then
-    # The U-Net and echo_best_v2 in held-out rooms with preprocessing improved_log: decibel-like
-    # features (log(magnitude + 1e-3)) instead of log1p, for both.
+    # The U-Net and echo_delay_net_v2 in held-out rooms with preprocessing improved_log:
+    # decibel-like features (log(magnitude + 1e-3)) instead of log1p, for both.
     benchmark held-out-rooms held-out-rooms-log configs/train_unet_batvision_v2.yaml \
-        configs/echo_best_v2.yaml -- datasets.batvision.preprocessing improved_log
+        configs/echo_delay_net_v2.yaml -- datasets.batvision.preprocessing improved_log
 fi
 if [ "$stage" = all ] || [ "$stage" = held24 ]; then
     # Held-out rooms with the same 840 recordings spread over twice the rooms (24 x 35): 16
     # rooms to learn from instead of 8, and 8 unseen rooms instead of 4.
     rooms=24 recordings=35 benchmark held-out-rooms held-out-24-rooms \
-        configs/train_unet_batvision_v2.yaml configs/echo_best_v2.yaml \
-        bench/configs/unet_v2_mirror.yaml bench/configs/echo_best_v2_{wide,16ch,dropout}.yaml \
-        bench/configs/echo_best_v2_wide_{dropout,freq_mask}.yaml
+        configs/train_unet_batvision_v2.yaml configs/echo_delay_net_v2.yaml \
+        bench/configs/unet_v2_mirror.yaml bench/configs/echo_delay_net_v2_{wide,16ch,dropout}.yaml \
+        bench/configs/echo_delay_net_v2_wide_{dropout,freq_mask}.yaml
 fi
 if [ "$stage" = all ] || [ "$stage" = distill ]; then
     # Seed 003 on the same-rooms data (made by the first stage): one RGB teacher (seed 0, 10
@@ -139,7 +144,8 @@ if [ "$stage" = all ] || [ "$stage" = speed ]; then
     # Time per training step against the U-Net, the configs in turn in one process (one thread,
     # as each job above), so the ratio does not depend on what runs beside.
     $PY bench/step_time.py --configs configs/train_unet_batvision_v2.yaml \
-        configs/echo_best_v2.yaml bench/configs/echo_best_v2_{ema,heads2}.yaml \
-        bench/configs/echo_best_v2_two_stream{,_ema,_ema_heads2}.yaml "${COMMON[@]}" \
+        configs/echo_delay_net_v2.yaml bench/configs/echo_delay_net_v2_{ema,heads2}.yaml \
+        bench/configs/echo_best_v2_no_ema.yaml configs/echo_best_v2.yaml \
+        bench/configs/echo_best_v2_heads2.yaml "${COMMON[@]}" \
         datasets.cache_dir ''
 fi

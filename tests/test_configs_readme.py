@@ -52,3 +52,30 @@ def test_the_inheritance_tree_lists_every_config_under_its_base():
         above = above[:depth] + [name]
         base = re.search(r'^_BASE_: (\S+)', (ROOT / 'configs' / name).read_text(), re.MULTILINE)
         assert (base.group(1) if base else None) == (above[-2] if depth else None), name
+
+
+def named_configs(text):
+    """The config paths (`configs/...yaml`, `bench/configs/...yaml`) that `text` names, with
+    one brace list of the shell's expanded: `x_{a,b}.yaml` names `x_a.yaml` and `x_b.yaml`."""
+    paths = []
+    for path in re.findall(r'(?<![\w/])(?:bench/)?configs/[\w.{},-]+\.yaml', text):
+        head, brace, rest = path.partition('{')
+        if not brace:
+            paths.append(path)
+            continue
+        choices, _, tail = rest.partition('}')
+        paths += [head + choice + tail for choice in choices.split(',')]
+    return paths
+
+
+def test_every_config_the_echo_docs_and_script_name_exists():
+    """The README, bench/echo_models.md and the script that reproduces their figures name
+    only configs that exist (a renamed config must be renamed there too)."""
+    named = {doc: named_configs((ROOT / doc).read_text())
+             for doc in ('README.md', 'bench/echo_models.md', 'bench/echo_models.sh')}
+    assert {'bench/configs/echo_delay_net_v2_wide.yaml', 'bench/configs/unet_v2_spectrogram.yaml',
+            'configs/echo_best_v2.yaml'} <= set(named['bench/echo_models.sh'])
+    for doc, paths in named.items():
+        missing = [path for path in paths if not (ROOT / path).is_file()
+                   and path != 'configs/my_run.yaml']         # the README's own-config example
+        assert not missing, f'{doc} names {missing}, which do not exist'

@@ -26,11 +26,12 @@ from packnet_sfm.utils.config import ConfigError, load_config, to_dict
 
 torch.set_num_threads(1)
 PINNED_PARAMETERS = 91_235
+DELAY_NET_CONFIG = 'configs/echo_delay_net_v2.yaml'
 BEST_CONFIG = 'configs/echo_best_v2.yaml'
 
 
-def test_echo_best_network_has_the_pinned_parameter_count_and_shapes():
-    cfg = load_config(BEST_CONFIG)
+def test_echo_delay_net_has_the_pinned_parameter_count_and_shapes():
+    cfg = load_config(DELAY_NET_CONFIG)
     assert cfg.model.depth_net.name == 'EchoDelayNet'
     net = EchoDelayNet(**cfg.model.depth_net.EchoDelayNet, max_depth=30.0)
     assert sum(p.numel() for p in net.parameters()) == PINNED_PARAMETERS
@@ -40,16 +41,30 @@ def test_echo_best_network_has_the_pinned_parameter_count_and_shapes():
                                                     (2, 1, 32, 32), (2, 1, 16, 16)]
 
 
+def test_echo_best_network_has_the_pinned_parameter_count_and_shapes():
+    """configs/echo_best_v2.yaml, by class name from the config: EchoTwoStreamNet, its maps
+    [blend, U-Net, EchoDelayNet's four], evaluated as a weight average."""
+    cfg = load_config(BEST_CONFIG)
+    assert cfg.arch.ema_decay == 0.99 and cfg.model.loss.supervised_num_scales == 6
+    net = build_depth_net(cfg, max_depth=30.0)
+    assert isinstance(net, EchoTwoStreamNet)
+    assert sum(p.numel() for p in net.parameters()) == 746_036
+    for size in (128, 256):
+        depths = net(torch.randn(2, 2, size, size))['depth']
+        assert [tuple(d.shape[-2:]) for d in depths] == [(size, size)] * 3 + [(64, 64), (32, 32),
+                                                                              (16, 16)]
+
+
 def test_the_query_grid_map_alone_is_a_valid_network():
     """refinements 0 is a count that may be 0 (every other count of the network must be at
     least 1): the map of the query grid, and its resize to the input."""
-    cfg = load_config(BEST_CONFIG, ['model.depth_net.EchoDelayNet.refinements', 0])
+    cfg = load_config(DELAY_NET_CONFIG, ['model.depth_net.EchoDelayNet.refinements', 0])
     net = build_depth_net(cfg, max_depth=30.0)
     depths = net(torch.randn(2, 2, 128, 128))['depth']
     assert [tuple(d.shape) for d in depths] == [(2, 1, 128, 128), (2, 1, 16, 16)]
     for key, value, minimum in (('refinements', -1, 0), ('encoder_layers', 0, 1)):
         with pytest.raises(ConfigError, match=f'EchoDelayNet.{key} must be >= {minimum}'):
-            build_depth_net(load_config(BEST_CONFIG, [f'model.depth_net.EchoDelayNet.{key}',
+            build_depth_net(load_config(DELAY_NET_CONFIG, [f'model.depth_net.EchoDelayNet.{key}',
                                                       value]), max_depth=30.0)
 
 
@@ -60,9 +75,9 @@ def changed_keys(path, base):
 
 
 def test_the_query_grid_may_have_more_columns_than_rows():
-    """bench/configs/echo_best_v2_azimuth.yaml: the same 256 queries as 8 rows x 32 columns,
+    """bench/configs/echo_delay_net_v2_azimuth.yaml: the same 256 queries as 8 rows x 32 columns,
     the same parameters, maps refined to 32 x 128 (with either readout)."""
-    cfg = load_config('bench/configs/echo_best_v2_azimuth.yaml').model.depth_net.EchoDelayNet
+    cfg = load_config('bench/configs/echo_delay_net_v2_azimuth.yaml').model.depth_net.EchoDelayNet
     for readout, parameters in (('log', PINNED_PARAMETERS), ('delays', 92_291)):
         net = EchoDelayNet(**{**cfg, 'readout': readout}, max_depth=30.0)
         assert sum(p.numel() for p in net.parameters()) == parameters
@@ -72,62 +87,62 @@ def test_the_query_grid_may_have_more_columns_than_rows():
 
 
 def test_the_benchmark_ablations_change_one_thing_each():
-    """bench/configs: echo_best_v2's variants (the 64-channel first version and its own
+    """bench/configs: echo_delay_net_v2's variants (the 64-channel first version and its own
     variants), the U-Net baseline with the mirror, and the Base+Residual tuning variants."""
     net, augmentation = 'model.depth_net.EchoDelayNet.', 'datasets.augmentation.'
-    wide = 'bench/configs/echo_best_v2_wide.yaml'
+    wide = 'bench/configs/echo_delay_net_v2_wide.yaml'
     for path, base, change in [
-            ('no_mirror', BEST_CONFIG, {augmentation + 'echo_mirror_prob': 0.0}),
-            ('dropout', BEST_CONFIG, {net + 'dropout': 0.1}),
-            ('16ch', BEST_CONFIG, {net + 'channels': 16}),
-            ('ema', BEST_CONFIG, {'arch.ema_decay': 0.99}),
-            ('room_scale15', BEST_CONFIG, {augmentation + 'echo_room_scale': 0.15}),
-            ('room_scale30', BEST_CONFIG, {augmentation + 'echo_room_scale': 0.3}),
-            ('mix', BEST_CONFIG, {augmentation + 'echo_mix_prob': 0.25}),
-            ('silog05', BEST_CONFIG, {'model.loss.combined.silog_lambda': 0.5}),
-            ('l1', BEST_CONFIG, {'model.loss.supervised_method': 'sparse-l1'}),
-            ('silog', BEST_CONFIG, {'model.loss.supervised_method': 'sparse-silog',
+            ('no_mirror', DELAY_NET_CONFIG, {augmentation + 'echo_mirror_prob': 0.0}),
+            ('dropout', DELAY_NET_CONFIG, {net + 'dropout': 0.1}),
+            ('16ch', DELAY_NET_CONFIG, {net + 'channels': 16}),
+            ('ema', DELAY_NET_CONFIG, {'arch.ema_decay': 0.99}),
+            ('room_scale15', DELAY_NET_CONFIG, {augmentation + 'echo_room_scale': 0.15}),
+            ('room_scale30', DELAY_NET_CONFIG, {augmentation + 'echo_room_scale': 0.3}),
+            ('mix', DELAY_NET_CONFIG, {augmentation + 'echo_mix_prob': 0.25}),
+            ('silog05', DELAY_NET_CONFIG, {'model.loss.combined.silog_lambda': 0.5}),
+            ('l1', DELAY_NET_CONFIG, {'model.loss.supervised_method': 'sparse-l1'}),
+            ('silog', DELAY_NET_CONFIG, {'model.loss.supervised_method': 'sparse-silog',
                                     'model.loss.silog.silog_lambda': 0.869}),
-            ('clip', BEST_CONFIG, {'arch.clip_grad': 1.0}),
-            ('refine32', BEST_CONFIG, {net + 'refine_channels': 32}),
-            ('eq', BEST_CONFIG, {augmentation + 'echo_eq_db': 6.0}),
-            ('deep_encoder', BEST_CONFIG, {net + 'encoder_layers': 4}),
-            ('deep_decoder', BEST_CONFIG, {net + 'decoder_layers': 4}),
-            ('warmup', BEST_CONFIG, {'model.scheduler.warmup_steps': 70}),
-            ('group_norm', BEST_CONFIG, {net + 'norm': 'group'}),
-            ('rmse', BEST_CONFIG, {'model.loss.combined.rmse_weight': 0.237}),
-            ('delays', BEST_CONFIG, {net + 'readout': 'delays'}),
-            ('freq16', BEST_CONFIG, {net + 'freq_bins': 16}),
-            ('lr5e-4', BEST_CONFIG, {'model.optimizer.lr': 0.0005}),
-            ('wd05', BEST_CONFIG, {'model.optimizer.weight_decay': 0.05}),
-            ('lr2e-3', BEST_CONFIG, {'model.optimizer.lr': 0.002}),
-            ('lr2e-3_ema', 'bench/configs/echo_best_v2_lr2e-3.yaml', {'arch.ema_decay': 0.99}),
-            ('azimuth', BEST_CONFIG, {net + 'query_grid': 32, net + 'query_rows': 8}),
-            ('one_scale', BEST_CONFIG, {'model.loss.supervised_num_scales': 1}),
-            ('band_norm', BEST_CONFIG, {net + 'band_norm': True}),
-            ('global_depth', BEST_CONFIG, {net + 'global_log_depth': True}),
-            ('pixel_depth', BEST_CONFIG, {net + 'pixel_log_depth': True}),
-            ('full_resolution', BEST_CONFIG, {net + 'refinements': 3}),
-            ('freq4', BEST_CONFIG, {net + 'freq_bins': 4}),
-            ('two_stream_ema', 'bench/configs/echo_best_v2_two_stream.yaml',
-             {'arch.ema_decay': 0.99}),
-            ('heads2', BEST_CONFIG, {net + 'num_heads': 2}),
-            ('two_stream_ema_heads2', 'bench/configs/echo_best_v2_two_stream_ema.yaml',
-             {'model.depth_net.EchoTwoStreamNet.num_heads': 2}),
-            ('refine_attention', BEST_CONFIG, {net + 'attending_refinements': 1}),
-            ('profile', BEST_CONFIG, {net + 'profile_sectors': 4,
+            ('clip', DELAY_NET_CONFIG, {'arch.clip_grad': 1.0}),
+            ('refine32', DELAY_NET_CONFIG, {net + 'refine_channels': 32}),
+            ('eq', DELAY_NET_CONFIG, {augmentation + 'echo_eq_db': 6.0}),
+            ('deep_encoder', DELAY_NET_CONFIG, {net + 'encoder_layers': 4}),
+            ('deep_decoder', DELAY_NET_CONFIG, {net + 'decoder_layers': 4}),
+            ('warmup', DELAY_NET_CONFIG, {'model.scheduler.warmup_steps': 70}),
+            ('group_norm', DELAY_NET_CONFIG, {net + 'norm': 'group'}),
+            ('rmse', DELAY_NET_CONFIG, {'model.loss.combined.rmse_weight': 0.237}),
+            ('delays', DELAY_NET_CONFIG, {net + 'readout': 'delays'}),
+            ('freq16', DELAY_NET_CONFIG, {net + 'freq_bins': 16}),
+            ('lr5e-4', DELAY_NET_CONFIG, {'model.optimizer.lr': 0.0005}),
+            ('wd05', DELAY_NET_CONFIG, {'model.optimizer.weight_decay': 0.05}),
+            ('lr2e-3', DELAY_NET_CONFIG, {'model.optimizer.lr': 0.002}),
+            ('lr2e-3_ema', 'bench/configs/echo_delay_net_v2_lr2e-3.yaml', {'arch.ema_decay': 0.99}),
+            ('azimuth', DELAY_NET_CONFIG, {net + 'query_grid': 32, net + 'query_rows': 8}),
+            ('one_scale', DELAY_NET_CONFIG, {'model.loss.supervised_num_scales': 1}),
+            ('band_norm', DELAY_NET_CONFIG, {net + 'band_norm': True}),
+            ('global_depth', DELAY_NET_CONFIG, {net + 'global_log_depth': True}),
+            ('pixel_depth', DELAY_NET_CONFIG, {net + 'pixel_log_depth': True}),
+            ('full_resolution', DELAY_NET_CONFIG, {net + 'refinements': 3}),
+            ('freq4', DELAY_NET_CONFIG, {net + 'freq_bins': 4}),
+            ('heads2', DELAY_NET_CONFIG, {net + 'num_heads': 2}),
+            ('refine_attention', DELAY_NET_CONFIG, {net + 'attending_refinements': 1}),
+            ('profile', DELAY_NET_CONFIG, {net + 'profile_sectors': 4,
                                       'model.loss.echo_profile_weight': 0.1}),
-            ('shallow_encoder', BEST_CONFIG, {net + 'encoder_layers': 1}),
-            ('shallow_decoder', BEST_CONFIG, {net + 'decoder_layers': 1}),
-            ('gcc', BEST_CONFIG, {net + 'interaural': True,
+            ('shallow_encoder', DELAY_NET_CONFIG, {net + 'encoder_layers': 1}),
+            ('shallow_decoder', DELAY_NET_CONFIG, {net + 'decoder_layers': 1}),
+            ('gcc', DELAY_NET_CONFIG, {net + 'interaural': True,
                                   'datasets.batvision.audio_format': 'mel_spectrogram_gcc'}),
-            ('spectrogram', BEST_CONFIG, {'datasets.batvision.audio_format': 'spectrogram'}),
-            ('wide', BEST_CONFIG, {net + 'channels': 64}),
+            ('spectrogram', DELAY_NET_CONFIG, {'datasets.batvision.audio_format': 'spectrogram'}),
+            ('wide', DELAY_NET_CONFIG, {net + 'channels': 64}),
             ('wide_dropout', wide, {net + 'dropout': 0.1}),
             ('wide_freq_mask', wide, {augmentation + 'echo_freq_mask_rows': 24}),
             ('wide_mse', wide, {'model.loss.supervised_method': 'sparse-mse'}),
             ('wide_berhu', wide, {'model.loss.supervised_method': 'sparse-berhu'})]:
-        assert changed_keys(f'bench/configs/echo_best_v2_{path}.yaml', base) == {
+        assert changed_keys(f'bench/configs/echo_delay_net_v2_{path}.yaml', base) == {
+            'name': f'echo_delay_net_{path}', **change}
+    for path, change in [('no_ema', {'arch.ema_decay': 0.0}),
+                         ('heads2', {'model.depth_net.EchoTwoStreamNet.num_heads': 2})]:
+        assert changed_keys(f'bench/configs/echo_best_v2_{path}.yaml', BEST_CONFIG) == {
             'name': f'echo_best_{path}', **change}
     assert changed_keys('bench/configs/unet_v2_mirror.yaml',
                         'configs/train_unet_batvision_v2.yaml') == {
@@ -573,8 +588,8 @@ def test_a_third_refinement_gives_the_full_resolution_map_its_own_head():
 def test_the_two_stream_net_blends_its_streams_and_returns_each_for_supervision():
     """EchoTwoStreamNet: [0.7 * EchoDelayNet's full map + 0.3 * the U-Net's, the U-Net's,
     EchoDelayNet's maps]; the U-Net's log-depth head starts near the prior, not at 0 m; no
-    gradient flows through the blend, each stream's maps train it; the bench config is
-    echo_best_v2's EchoDelayNet with the U-Net beside it."""
+    gradient flows through the blend, each stream's maps train it; echo_best_v2 is
+    echo_delay_net_v2's EchoDelayNet with the U-Net beside it."""
     torch.manual_seed(0)
     net = EchoTwoStreamNet(channels=16, num_heads=2, unet_ngf=4, max_depth=30.0)
     audio = torch.randn(2, 2, 128, 128)
@@ -590,9 +605,9 @@ def test_the_two_stream_net_blends_its_streams_and_returns_each_for_supervision(
     assert interaural(torch.randn(1, 3, 128, 128))['depth'][1].shape == (1, 1, 128, 128)
     with pytest.raises(ConfigError, match=r'EchoTwoStreamNet.unet_weight must be in \[0, 1\]'):
         EchoTwoStreamNet(unet_weight=1.5, max_depth=30.0)
-    cfg = load_config('bench/configs/echo_best_v2_two_stream.yaml').model
-    best = load_config(BEST_CONFIG).model.depth_net.EchoDelayNet
-    assert {**cfg.depth_net.EchoTwoStreamNet} == {**best, 'unet_generator': 'unet_128',
+    cfg = load_config(BEST_CONFIG).model
+    delay_net = load_config(DELAY_NET_CONFIG).model.depth_net.EchoDelayNet
+    assert {**cfg.depth_net.EchoTwoStreamNet} == {**delay_net, 'unet_generator': 'unet_128',
                                                   'unet_ngf': 8, 'unet_weight': 0.3}
     assert cfg.loss.supervised_num_scales == 6
 

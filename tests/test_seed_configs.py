@@ -23,6 +23,7 @@ TINY_NETWORKS = {'UNetSoundOnly': {'generator': 'unet_128', 'ngf': 4},
                  'BinauralAttentionUNet': {'base_channels': 8},
                  'RGBDepthUNet': {'base_channels': 8},
                  'EchoDelayNet': {'channels': 16, 'num_heads': 2},
+                 'EchoTwoStreamNet': {'channels': 16, 'num_heads': 2, 'unet_ngf': 4},
                  'WaveformDepthNet': {'base_channels': 4, 'output_size': 64}}
 
 
@@ -32,7 +33,8 @@ def tiny_overrides(cfg, data_root, runs):
     opts = [f'model.depth_net.{net}.{key}' for key in TINY_NETWORKS[net]]
     opts = [item for key, value in zip(opts, TINY_NETWORKS[net].values())
             for item in (key, value)]
-    opts += ['datasets.batvision.image_size', 128 if net == 'UNetSoundOnly' else 64,
+    with_unet = net in ('UNetSoundOnly', 'EchoTwoStreamNet')      # unet_128: sides of 128
+    opts += ['datasets.batvision.image_size', 128 if with_unet else 64,
              'checkpoint.filepath', str(runs), 'arch.max_epochs', 1]
     for split in ('train', 'validation', 'test'):
         count = len(cfg.datasets[split].dataset)
