@@ -13,7 +13,7 @@ from wandb.proto import wandb_internal_pb2
 from packnet_sfm.loggers import build_logger
 from packnet_sfm.loggers.base import Logger, LoggerGroup
 from packnet_sfm.trainers.distributed import SingleProcess
-from packnet_sfm.trainers.run import train
+from packnet_sfm.trainers.run import print_summary, train
 from packnet_sfm.utils.checkpoint import load_checkpoint
 from packnet_sfm.utils.config import ConfigError, load_config, to_dict
 
@@ -177,3 +177,12 @@ def test_other_ranks_log_nothing(tiny_config, tmp_path):
     cfg = load_config(tiny_config, ['log.wandb.enabled', 'true'])
     logger = build_logger(cfg, tmp_path / 'run', Rank1())
     assert type(logger) is Logger and not (tmp_path / 'run').exists()
+
+
+def test_the_summary_points_to_tensorboard_logs_only_when_there_are_some(tmp_path, capsys):
+    print_summary(tmp_path, {'rmse': 1.0})
+    assert 'TensorBoard:  (none: log.tensorboard.enabled false)\n' in capsys.readouterr().out
+    (tmp_path / 'tensorboard').mkdir()
+    print_summary(tmp_path, {'rmse': 1.0})
+    assert f"TensorBoard:  tensorboard --logdir {tmp_path / 'tensorboard'}\n" in \
+        capsys.readouterr().out

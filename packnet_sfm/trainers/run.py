@@ -55,8 +55,11 @@ def record_error(run_dir, error):
 def print_summary(run_dir, metrics):
     shown = ' '.join(f'{k}={v:.4f}' for k, v in metrics.items() if k != 'num_images')
     pictures = sorted((run_dir / 'results').glob('*.png'))
+    logs = run_dir / 'tensorboard'
+    tensorboard = (f'tensorboard --logdir {logs}' if logs.is_dir()
+                   else '(none: log.tensorboard.enabled false)')
     print(f"\nFinal validation metrics: {shown or '(no validation)'}\n"
           f"Run folder:   {run_dir}\n"
-          f"TensorBoard:  tensorboard --logdir {run_dir / 'tensorboard'}\n"
+          f"TensorBoard:  {tensorboard}\n"
           f"Checkpoint:   {run_dir / 'last.ckpt'}\n"
           f"Pictures:     {pictures[-1] if pictures else '(none)'}")
