@@ -36,6 +36,7 @@ def test_onnx_and_torchscript_equal_pytorch_on_the_real_sample(checkpoint, tmp_p
         result = script('export.py', '--checkpoint', checkpoint, '--format', fmt,
                         '--output', tmp_path / name)
         assert result.returncode == 0, result.stderr
+        assert 'TracerWarning' not in result.stderr and 'training mode' not in result.stderr
     waveform = real_waveform()
     expected = TorchPredictor(checkpoint, 'cpu')({'audio': waveform})
     onnx = OnnxPredictor(tmp_path / 'model.onnx', 'cpu')

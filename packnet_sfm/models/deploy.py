@@ -25,12 +25,13 @@ class DepthPredictor(nn.Module):
 
     def __init__(self, model, cfg):
         super().__init__()
-        self.model, self.input_keys = model.eval(), tuple(model.depth_net.input_keys)
+        self.model, self.input_keys = model, tuple(model.depth_net.input_keys)
         self.frontend = None
         if 'audio' in self.input_keys and model.audio_frontend is None:
             options = training_options(cfg)
             self.frontend = AudioFrontEnd(options['audio_format'], options['image_size'],
                                           options['preprocessing'])
+        self.eval()
 
     def forward(self, *inputs):
         batch = dict(zip(self.input_keys, inputs))
