@@ -9,6 +9,8 @@ package (`torch.jit.load`).
 import argparse
 import contextlib
 import io
+import logging
+import warnings
 
 import torch
 
@@ -29,8 +31,11 @@ def main():
     cfg = load_config(args.checkpoint)
     predictor = DepthPredictor(load_trained_model(cfg, args.checkpoint), cfg)
     output = writable_file(args.output, '--output')
-    with contextlib.redirect_stdout(io.StringIO()):     # the exporter's progress chatter
-        export(predictor, cfg, output, args.format)
+    for name in ('torch.onnx', 'onnxscript'):            # the exporters' log lines
+        logging.getLogger(name).setLevel(logging.ERROR)
+    with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
+        warnings.simplefilter('ignore', FutureWarning)  # torch's deprecations inside torch
+        export(predictor, cfg, output, args.format)     # (stdout: its progress chatter)
     print(f"Wrote {output} ({args.format}; inputs {', '.join(predictor.input_keys)} -> depth "
           f"in metres)")
 

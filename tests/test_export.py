@@ -10,6 +10,7 @@ from conftest import TINY_CONFIG, script
 
 from packnet_sfm.inference import OnnxPredictor, TorchPredictor
 from packnet_sfm.trainers import run as run_module
+from packnet_sfm.utils.config import load_config
 
 REPO = Path(__file__).resolve().parents[1]
 REAL = REPO / 'tests' / 'data' / 'batvision_v2_real_sample'
@@ -24,6 +25,21 @@ def checkpoint(tmp_path_factory, tiny_bv2):
     return run_dir / 'last.ckpt'
 
 
+@pytest.fixture(scope='module')
+def echo_best_checkpoint(tmp_path_factory, tiny_bv2):
+    """configs/echo_best_v2.yaml (EchoTwoStreamNet, weight averaging, the audio front end in the
+    model) at a tiny width, trained one epoch."""
+    folder, net = tmp_path_factory.mktemp('export_echo_best'), 'model.depth_net.EchoTwoStreamNet.'
+    opts = [net + 'channels', '16', net + 'num_heads', '2', net + 'unet_ngf', '4',
+            'datasets.batvision.image_size', '128', 'arch.max_epochs', '1',
+            'checkpoint.filepath', str(folder), 'log.tensorboard.enabled', 'false']
+    for split, batch_size in (('train', 4), ('validation', 3), ('test', 3)):
+        opts += [f'datasets.{split}.path', f"['{tiny_bv2}']", f'datasets.{split}.batch_size',
+                 str(batch_size), f'datasets.{split}.num_workers', '0']
+    run_dir, _ = run_module.train(REPO / 'configs' / 'echo_best_v2.yaml', opts)
+    return run_dir / 'last.ckpt'
+
+
 def real_waveform():
     from packnet_sfm.datasets.BatvisionV2Dataset import read_stereo_wav
     wav = REAL / 'RealSample' / 'audio' / 'audio_47.wav'
@@ -31,16 +47,18 @@ def real_waveform():
 
 
 @pytest.mark.slow
-def test_onnx_and_torchscript_equal_pytorch_on_the_real_sample(checkpoint, tmp_path):
+@pytest.mark.parametrize('trained', ['checkpoint', 'echo_best_checkpoint'])
+def test_onnx_and_torchscript_equal_pytorch_on_the_real_sample(trained, request, tmp_path):
+    checkpoint = request.getfixturevalue(trained)
     for fmt, name in (('onnx', 'model.onnx'), ('torchscript', 'model.pt')):
         result = script('export.py', '--checkpoint', checkpoint, '--format', fmt,
                         '--output', tmp_path / name)
-        assert result.returncode == 0, result.stderr
-        assert 'TracerWarning' not in result.stderr and 'training mode' not in result.stderr
+        assert result.returncode == 0 and result.stderr == '', result.stderr     # one line
+        assert result.stdout.startswith(f'Wrote {tmp_path / name} ({fmt}; inputs audio')
     waveform = real_waveform()
     expected = TorchPredictor(checkpoint, 'cpu')({'audio': waveform})
     onnx = OnnxPredictor(tmp_path / 'model.onnx', 'cpu')
-    assert onnx.input_keys == ('audio',) and onnx.cfg.name == 'tiny'
+    assert onnx.input_keys == ('audio',) and onnx.cfg == load_config(checkpoint)
     assert expected.shape == (1, 1, 128, 128) and expected.abs().max() > 0
     torch.testing.assert_close(onnx({'audio': waveform}), expected, rtol=0, atol=1e-4)
     scripted = torch.jit.load(str(tmp_path / 'model.pt'))
