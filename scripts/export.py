@@ -34,8 +34,11 @@ def main():
     for name in ('torch.onnx', 'onnxscript'):            # the exporters' log lines
         logging.getLogger(name).setLevel(logging.ERROR)
     with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
-        warnings.simplefilter('ignore', FutureWarning)  # torch's deprecations inside torch
-        export(predictor, cfg, output, args.format)     # (stdout: its progress chatter)
+        # Quiet too: the exporters' progress (stdout), torch's deprecations inside torch, and
+        # the networks' input checks, whose sizes a trace keeps (the checked example input's).
+        warnings.simplefilter('ignore', FutureWarning)
+        warnings.simplefilter('ignore', torch.jit.TracerWarning)
+        export(predictor, cfg, output, args.format)
     print(f"Wrote {output} ({args.format}; inputs {', '.join(predictor.input_keys)} -> depth "
           f"in metres)")
 

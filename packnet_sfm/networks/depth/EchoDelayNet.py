@@ -217,8 +217,6 @@ class EchoDelayNet(nn.Module):
     def check_input(self, audio):
         """A one-line error unless `audio` is [B, 2, F, T] spectrograms (left, right), or
         [B, 3, F, T] with the interaural correlation when `interaural`."""
-        if torch.jit.is_tracing():      # export: the graph is traced at a checked input
-            return
         channels = self.audio_channels
         formats = ('mel_spectrogram_gcc' if channels == 3 else
                    f'spectrogram or mel_spectrogram (or {KEY}.interaural true)')

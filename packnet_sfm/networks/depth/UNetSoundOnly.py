@@ -146,8 +146,6 @@ class UNetSoundOnly(nn.Module):
         return output
 
     def _check_size(self, audio):
-        if torch.jit.is_tracing():      # export: the graph is traced at a size already checked
-            return
         multiple = self.input_multiple
         if audio.dim() != 4 or audio.shape[-1] % multiple or audio.shape[-2] % multiple:
             raise ConfigError(

@@ -13,7 +13,7 @@ def sinusoidal_encoding_2d(channels, height, width, device=None, dtype=None):
     The first C/2 channels encode the row and the last C/2 the column, each as sin/cos pairs
     at C/4 geometric frequencies from 1 to 1/10000 (the Transformer encoding, per axis).
     """
-    if not torch.jit.is_tracing() and channels % 4:     # export traces sizes as tensors
+    if channels % 4:
         raise ConfigError(f'2D sinusoidal encoding needs channels divisible by 4, got {channels}')
     quarter = channels // 4
     frequencies = torch.exp(
