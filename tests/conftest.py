@@ -51,6 +51,32 @@ log: {{images_every: 1, num_images: 2}}
 """
 
 
+# Constructor arguments that make each network tiny (equal widths for teacher and student).
+TINY_NETWORKS = {'UNetSoundOnly': {'generator': 'unet_128', 'ngf': 4},
+                 'BaseResidualUNet': {'base_channels': 4},
+                 'BinauralAttentionUNet': {'base_channels': 8},
+                 'RGBDepthUNet': {'base_channels': 8},
+                 'EchoDelayNet': {'channels': 16, 'num_heads': 2},
+                 'EchoTwoStreamNet': {'channels': 16, 'num_heads': 2, 'unet_ngf': 4},
+                 'WaveformDepthNet': {'base_channels': 4, 'output_size': 64}}
+
+
+def tiny_overrides(cfg, data_root, runs):
+    """KEY VALUE overrides: tiny networks and images, this data, batch 2, no workers."""
+    net = cfg.model.depth_net.name
+    opts = [f'model.depth_net.{net}.{key}' for key in TINY_NETWORKS[net]]
+    opts = [item for key, value in zip(opts, TINY_NETWORKS[net].values())
+            for item in (key, value)]
+    with_unet = net in ('UNetSoundOnly', 'EchoTwoStreamNet')      # unet_128: sides of 128
+    opts += ['datasets.batvision.image_size', 128 if with_unet else 64,
+             'checkpoint.filepath', str(runs), 'arch.max_epochs', 1]
+    for split in ('train', 'validation', 'test'):
+        count = len(cfg.datasets[split].dataset)
+        opts += [f'datasets.{split}.path', [str(data_root)] * count,
+                 f'datasets.{split}.batch_size', 2, f'datasets.{split}.num_workers', 0]
+    return opts
+
+
 @pytest.fixture(scope='session')
 def tiny_bv2(tmp_path_factory):
     """A simulated V2 root: 2 locations x 8 recordings."""

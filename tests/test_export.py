@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import TINY_CONFIG, script
+from conftest import TINY_CONFIG, script, tiny_overrides
 
 from packnet_sfm.inference import OnnxPredictor, TorchPredictor
 from packnet_sfm.trainers import run as run_module
@@ -29,14 +29,9 @@ def checkpoint(tmp_path_factory, tiny_bv2):
 def echo_best_checkpoint(tmp_path_factory, tiny_bv2):
     """configs/echo_best_v2.yaml (EchoTwoStreamNet, weight averaging, the audio front end in the
     model) at a tiny width, trained one epoch."""
-    folder, net = tmp_path_factory.mktemp('export_echo_best'), 'model.depth_net.EchoTwoStreamNet.'
-    opts = [net + 'channels', '16', net + 'num_heads', '2', net + 'unet_ngf', '4',
-            'datasets.batvision.image_size', '128', 'arch.max_epochs', '1',
-            'checkpoint.filepath', str(folder), 'log.tensorboard.enabled', 'false']
-    for split, batch_size in (('train', 4), ('validation', 3), ('test', 3)):
-        opts += [f'datasets.{split}.path', f"['{tiny_bv2}']", f'datasets.{split}.batch_size',
-                 str(batch_size), f'datasets.{split}.num_workers', '0']
-    run_dir, _ = run_module.train(REPO / 'configs' / 'echo_best_v2.yaml', opts)
+    config, folder = REPO / 'configs' / 'echo_best_v2.yaml', tmp_path_factory.mktemp('export')
+    opts = tiny_overrides(load_config(config), tiny_bv2, folder)
+    run_dir, _ = run_module.train(config, opts + ['log.tensorboard.enabled', False])
     return run_dir / 'last.ckpt'
 
 

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import tiny_overrides
 
 from packnet_sfm.trainers.distributed import SingleProcess
 from packnet_sfm.trainers.evaluation import to_device
@@ -16,32 +17,6 @@ CONFIGS = Path(__file__).resolve().parents[1] / 'configs'
 BATVISION_CONFIGS = sorted(
     path.name for path in CONFIGS.glob('*.yaml')
     if all(name.startswith('Batvision') for name in load_config(path).datasets.train.dataset))
-
-# Constructor arguments that make each network tiny (equal widths for teacher and student).
-TINY_NETWORKS = {'UNetSoundOnly': {'generator': 'unet_128', 'ngf': 4},
-                 'BaseResidualUNet': {'base_channels': 4},
-                 'BinauralAttentionUNet': {'base_channels': 8},
-                 'RGBDepthUNet': {'base_channels': 8},
-                 'EchoDelayNet': {'channels': 16, 'num_heads': 2},
-                 'EchoTwoStreamNet': {'channels': 16, 'num_heads': 2, 'unet_ngf': 4},
-                 'WaveformDepthNet': {'base_channels': 4, 'output_size': 64}}
-
-
-def tiny_overrides(cfg, data_root, runs):
-    """KEY VALUE overrides: tiny networks and images, this data, batch 2, no workers."""
-    net = cfg.model.depth_net.name
-    opts = [f'model.depth_net.{net}.{key}' for key in TINY_NETWORKS[net]]
-    opts = [item for key, value in zip(opts, TINY_NETWORKS[net].values())
-            for item in (key, value)]
-    with_unet = net in ('UNetSoundOnly', 'EchoTwoStreamNet')      # unet_128: sides of 128
-    opts += ['datasets.batvision.image_size', 128 if with_unet else 64,
-             'checkpoint.filepath', str(runs), 'arch.max_epochs', 1]
-    for split in ('train', 'validation', 'test'):
-        count = len(cfg.datasets[split].dataset)
-        opts += [f'datasets.{split}.path', [str(data_root)] * count,
-                 f'datasets.{split}.batch_size', 2, f'datasets.{split}.num_workers', 0]
-    return opts
-
 
 def one_step_trainer(path, data_root, runs, extra=()):
     """A Trainer for the tiny version of config `path` that has taken one training step;
